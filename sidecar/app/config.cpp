@@ -1,0 +1,1 @@
+namespace acme_sidecar::app {}

@@ -1,0 +1,58 @@
+#pragma once
+// The HTTP boundary shared by the Kubernetes and ACME clients. Code above this interface never sees
+// libcurl; tests substitute a fake HttpClient. The libcurl implementation lives in curl_client.hpp.
+#include <chrono>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace acme_sidecar::http {
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+struct Request {
+  std::string method = "GET";
+  std::string url;
+  Headers headers;
+  std::string body;
+  // Whole-request deadline (for streams: the limit on silence between chunks is `idle_timeout`).
+  std::chrono::milliseconds timeout{30'000};
+  std::chrono::milliseconds connect_timeout{10'000};
+  std::optional<std::chrono::milliseconds> idle_timeout;
+};
+
+struct Response {
+  long status = 0;
+  Headers headers;  // in arrival order; names as sent
+  std::string body;
+  // Case-insensitive lookup of the first header with this name.
+  std::optional<std::string> header(std::string_view name) const;
+  // All values of a header (e.g. several Link headers).
+  std::vector<std::string> headers_named(std::string_view name) const;
+};
+
+// Called with each chunk of a streamed body as it arrives; return false to stop reading.
+using ChunkHandler = std::function<bool(std::string_view chunk)>;
+
+class HttpClient {
+ public:
+  virtual ~HttpClient() = default;
+  // Throws core::Error(Transport|Timeout) when no HTTP response arrives. Any status is a Response.
+  virtual Response send(const Request& request) = 0;
+  // Like send(), but the body goes to `on_chunk` instead of Response::body. Returns when the server
+  // closes the stream, the handler returns false, or a timeout fires (Timeout error).
+  virtual Response stream(const Request& request, const ChunkHandler& on_chunk) = 0;
+};
+
+struct TlsOptions {
+  std::string ca_file;          // extra/alternative trust anchors (PEM file)
+  std::string ca_pem;           // same, inline PEM (kubeconfig certificate-authority-data)
+  std::string client_cert_pem;  // mTLS (kubeconfig client-certificate[-data])
+  std::string client_key_pem;
+  bool insecure_skip_verify = false;
+};
+
+}  // namespace acme_sidecar::http
