@@ -4,6 +4,7 @@
 #include <chrono>
 #include <functional>
 #include <optional>
+#include <stop_token>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -22,6 +23,8 @@ struct Request {
   std::chrono::milliseconds timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   std::optional<std::chrono::milliseconds> idle_timeout;
+  // Cancels the request (e.g. a watch at shutdown); the call then throws core::Error(Cancelled).
+  std::stop_token cancel;
 };
 
 struct Response {
@@ -44,6 +47,8 @@ class HttpClient {
   virtual Response send(const Request& request) = 0;
   // Like send(), but the body goes to `on_chunk` instead of Response::body. Returns when the server
   // closes the stream, the handler returns false, or a timeout fires (Timeout error).
+  // Bodies of non-2xx responses are not streamed: they arrive whole in Response::body, so callers
+  // can decode error documents (Kubernetes Status, ACME problems).
   virtual Response stream(const Request& request, const ChunkHandler& on_chunk) = 0;
 };
 
