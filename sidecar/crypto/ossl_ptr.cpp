@@ -29,6 +29,8 @@ void OsslDeleter::operator()(BIGNUM* p) const noexcept { BN_clear_free(p); }
 void OsslDeleter::operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
 void OsslDeleter::operator()(ASN1_STRING* p) const noexcept { ASN1_STRING_free(p); }
 void OsslDeleter::operator()(AUTHORITY_KEYID* p) const noexcept { AUTHORITY_KEYID_free(p); }
+void OsslDeleter::operator()(GENERAL_NAME* p) const noexcept { GENERAL_NAME_free(p); }
+void OsslDeleter::operator()(BASIC_CONSTRAINTS* p) const noexcept { BASIC_CONSTRAINTS_free(p); }
 void OsslDeleter::operator()(OSSL_PARAM_BLD* p) const noexcept { OSSL_PARAM_BLD_free(p); }
 void OsslDeleter::operator()(OSSL_PARAM* p) const noexcept { OSSL_PARAM_free(p); }
 void OsslDeleter::operator()(OSSL_DECODER_CTX* p) const noexcept { OSSL_DECODER_CTX_free(p); }

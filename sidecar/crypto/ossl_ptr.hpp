@@ -14,6 +14,8 @@ struct stack_st_X509_EXTENSION;
 typedef struct X509_req_st X509_REQ;
 typedef struct X509_extension_st X509_EXTENSION;
 typedef struct ECDSA_SIG_st ECDSA_SIG;
+typedef struct GENERAL_NAME_st GENERAL_NAME;
+typedef struct BASIC_CONSTRAINTS_st BASIC_CONSTRAINTS;
 
 namespace acme_sidecar::crypto {
 
@@ -35,6 +37,8 @@ struct OsslDeleter {
   // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING, ... are all ASN1_STRING (one C type).
   void operator()(ASN1_STRING* p) const noexcept;
   void operator()(AUTHORITY_KEYID* p) const noexcept;
+  void operator()(GENERAL_NAME* p) const noexcept;
+  void operator()(BASIC_CONSTRAINTS* p) const noexcept;
   void operator()(OSSL_PARAM_BLD* p) const noexcept;
   void operator()(OSSL_PARAM* p) const noexcept;
   void operator()(OSSL_DECODER_CTX* p) const noexcept;
@@ -60,10 +64,13 @@ using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OsslDeleter>;
 using BioPtr = std::unique_ptr<BIO, OsslDeleter>;
 using BignumPtr = std::unique_ptr<BIGNUM, OsslDeleter>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OsslDeleter>;
-using Asn1IntegerPtr = std::unique_ptr<ASN1_INTEGER, OsslDeleter>;
-using Asn1TimePtr = std::unique_ptr<ASN1_TIME, OsslDeleter>;
-using Asn1OctetStringPtr = std::unique_ptr<ASN1_OCTET_STRING, OsslDeleter>;
 using AuthorityKeyIdPtr = std::unique_ptr<AUTHORITY_KEYID, OsslDeleter>;
+using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, OsslDeleter>;
+using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, OsslDeleter>;
+using Asn1StringPtr = std::unique_ptr<ASN1_STRING, OsslDeleter>;
+using Asn1IntegerPtr = Asn1StringPtr;  // ASN1_INTEGER, ASN1_TIME, ... are the same C type
+using Asn1TimePtr = Asn1StringPtr;
+using Asn1OctetStringPtr = Asn1StringPtr;
 using OsslParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, OsslDeleter>;
 using OsslParamPtr = std::unique_ptr<OSSL_PARAM, OsslDeleter>;
 using OsslDecoderCtxPtr = std::unique_ptr<OSSL_DECODER_CTX, OsslDeleter>;

@@ -1,0 +1,215 @@
+#include "crypto/key.hpp"
+
+#include <array>
+#include <optional>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "core/error.hpp"
+#include "crypto/internal.hpp"
+
+namespace acme_sidecar::crypto {
+namespace {
+
+using core::Error;
+using core::ErrorKind;
+
+struct AlgName {
+  KeyAlgorithm alg;
+  std::string_view name;
+};
+constexpr std::array<AlgName, 5> kAlgNames{{
+    {KeyAlgorithm::EcdsaP256, "ecdsa-p256"},
+    {KeyAlgorithm::EcdsaP384, "ecdsa-p384"},
+    {KeyAlgorithm::Rsa2048, "rsa-2048"},
+    {KeyAlgorithm::Rsa3072, "rsa-3072"},
+    {KeyAlgorithm::Rsa4096, "rsa-4096"},
+}};
+
+std::shared_ptr<EVP_PKEY> share(EvpPkeyPtr key) { return std::shared_ptr<EVP_PKEY>(key.release(), OsslDeleter{}); }
+
+// Which of the supported shapes a key has; a description of it otherwise (for the error message).
+std::optional<KeyAlgorithm> classify(EVP_PKEY* key, std::string& description) {
+  const int id = EVP_PKEY_get_base_id(key);
+  if (id == EVP_PKEY_EC) {
+    std::array<char, 64> group{};
+    std::size_t len = 0;
+    if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_GROUP_NAME, group.data(), group.size(), &len) != 1) {
+      detail::clear_openssl_errors();
+      description = "EC key with explicit or unknown curve parameters";
+      return std::nullopt;
+    }
+    const std::string_view name(group.data(), len);
+    if (name == "prime256v1" || name == "P-256") return KeyAlgorithm::EcdsaP256;
+    if (name == "secp384r1" || name == "P-384") return KeyAlgorithm::EcdsaP384;
+    description = "EC key on curve " + std::string(name);
+    return std::nullopt;
+  }
+  if (id == EVP_PKEY_RSA) {
+    const int bits = EVP_PKEY_get_bits(key);
+    if (bits == 2048) return KeyAlgorithm::Rsa2048;
+    if (bits == 3072) return KeyAlgorithm::Rsa3072;
+    if (bits == 4096) return KeyAlgorithm::Rsa4096;
+    description = "RSA key of " + std::to_string(bits) + " bits";
+    return std::nullopt;
+  }
+  const char* type = EVP_PKEY_get0_type_name(key);
+  description = std::string(type != nullptr ? type : "unknown") + " key";
+  return std::nullopt;
+}
+
+KeyAlgorithm require_supported(EVP_PKEY* key) {
+  std::string description;
+  if (auto alg = classify(key, description)) return *alg;
+  throw Error(ErrorKind::Crypto, "unsupported key type: " + description +
+                                     " (supported: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096)");
+}
+
+// Copies only the public half (via SubjectPublicKeyInfo DER) so a PublicKey never keeps a private key alive.
+EvpPkeyPtr public_copy(EVP_PKEY* key) {
+  unsigned char* raw = nullptr;
+  const int len = i2d_PUBKEY(key, &raw);
+  if (len <= 0) detail::throw_openssl(ErrorKind::Crypto, "cannot encode public key");
+  OsslBytesPtr der(raw);
+  const unsigned char* p = der.get();
+  EvpPkeyPtr pub(d2i_PUBKEY(nullptr, &p, len));
+  if (!pub) detail::throw_openssl(ErrorKind::Crypto, "cannot decode public key");
+  return pub;
+}
+
+// Passphrase callback that refuses: an encrypted key must fail instead of prompting on a terminal.
+int no_passphrase(char*, int, int, void*) { return -1; }
+
+}  // namespace
+
+std::string_view to_string(KeyAlgorithm alg) noexcept {
+  for (const auto& entry : kAlgNames) {
+    if (entry.alg == alg) return entry.name;
+  }
+  return "unknown";
+}
+
+KeyAlgorithm parse_key_algorithm(std::string_view text) {
+  for (const auto& entry : kAlgNames) {
+    if (entry.name == text) return entry.alg;
+  }
+  throw Error(ErrorKind::Config,
+              "unknown key algorithm '" + std::string(text.substr(0, 64)) +
+                  "' (accepted: ecdsa-p256, ecdsa-p384, rsa-2048, rsa-3072, rsa-4096)");
+}
+
+// ---- PublicKey -----------------------------------------------------------------------------------
+
+PublicKey PublicKey::from_pem(std::string_view pem) {
+  const auto blocks = detail::parse_pem_blocks(pem);
+  for (const auto& block : blocks) {
+    if (block.label == "PUBLIC KEY") return from_der(block.der);
+  }
+  if (blocks.empty()) throw Error(ErrorKind::Parse, "no PEM block found where a public key was expected");
+  throw Error(ErrorKind::Parse, "expected a PUBLIC KEY PEM block, found " + blocks.front().label);
+}
+
+PublicKey PublicKey::from_der(ByteView der) {
+  if (der.empty()) throw Error(ErrorKind::Parse, "empty public key");
+  const unsigned char* p = der.data();
+  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  if (!key) detail::throw_openssl(ErrorKind::Parse, "public key DER does not parse");
+  if (p != der.data() + der.size()) throw Error(ErrorKind::Parse, "trailing bytes after public key DER");
+  const KeyAlgorithm alg = require_supported(key.get());
+  return PublicKey(share(std::move(key)), alg);
+}
+
+PublicKey PublicKey::from_native(EVP_PKEY* key) {
+  if (key == nullptr) throw Error(ErrorKind::Internal, "null public key");
+  const KeyAlgorithm alg = require_supported(key);
+  return PublicKey(share(public_copy(key)), alg);
+}
+
+std::string PublicKey::to_pem() const { return detail::to_pem("PUBLIC KEY", to_der()); }
+
+Bytes PublicKey::to_der() const {
+  unsigned char* raw = nullptr;
+  const int len = i2d_PUBKEY(key_.get(), &raw);
+  if (len <= 0) detail::throw_openssl(ErrorKind::Crypto, "cannot encode public key");
+  OsslBytesPtr der(raw);
+  return Bytes(der.get(), der.get() + len);
+}
+
+bool operator==(const PublicKey& a, const PublicKey& b) {
+  const bool eq = EVP_PKEY_eq(a.native(), b.native()) == 1;
+  detail::clear_openssl_errors();
+  return eq;
+}
+
+// ---- PrivateKey ----------------------------------------------------------------------------------
+
+PrivateKey PrivateKey::generate(KeyAlgorithm alg) {
+  EVP_PKEY* raw = nullptr;
+  switch (alg) {
+    case KeyAlgorithm::EcdsaP256: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
+    case KeyAlgorithm::EcdsaP384: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
+    case KeyAlgorithm::Rsa2048: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048}); break;
+    case KeyAlgorithm::Rsa3072: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{3072}); break;
+    case KeyAlgorithm::Rsa4096: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{4096}); break;
+  }
+  EvpPkeyPtr key(raw);
+  if (!key) detail::throw_openssl(ErrorKind::Crypto, "key generation failed for " + std::string(to_string(alg)));
+  return PrivateKey(share(std::move(key)), alg);
+}
+
+PrivateKey PrivateKey::from_pem(std::string_view pem) {
+  // Explain the common mistakes before handing the text to OpenSSL.
+  const auto labels = detail::pem_labels(pem);
+  if (labels.empty()) throw Error(ErrorKind::Parse, "no PEM block found where a private key was expected");
+  bool has_private = false;
+  for (const auto& label : labels) {
+    if (label == "ENCRYPTED PRIVATE KEY") {
+      throw Error(ErrorKind::Crypto, "encrypted private keys are not supported");
+    }
+    if (label == "PRIVATE KEY" || label == "EC PRIVATE KEY" || label == "RSA PRIVATE KEY") has_private = true;
+  }
+  if (!has_private) {
+    throw Error(ErrorKind::Parse, "expected a private key (PRIVATE KEY, EC PRIVATE KEY or RSA PRIVATE KEY), found " +
+                                      labels.front());
+  }
+  if (pem.find("Proc-Type:") != std::string_view::npos) {
+    throw Error(ErrorKind::Crypto, "encrypted private keys are not supported");
+  }
+  auto bio = detail::mem_bio(pem);
+  EvpPkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, no_passphrase, nullptr));
+  if (!key) detail::throw_openssl(ErrorKind::Parse, "private key PEM does not parse");
+  detail::clear_openssl_errors();  // PEM reading may leave skipped-block noise behind
+  const KeyAlgorithm alg = require_supported(key.get());
+  // Reject tampered keys whose private and public halves disagree (cheap for EC; RSA checks n = p*q etc.).
+  {
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+    if (!ctx) detail::throw_openssl(ErrorKind::Internal, "EVP_PKEY_CTX_new_from_pkey failed");
+    if (EVP_PKEY_pairwise_check(ctx.get()) != 1) {
+      detail::throw_openssl(ErrorKind::Crypto, "private key is inconsistent (public and private parts do not match)");
+    }
+  }
+  return PrivateKey(share(std::move(key)), alg);
+}
+
+PrivateKey PrivateKey::from_native(EVP_PKEY* key) {
+  if (key == nullptr) throw Error(ErrorKind::Internal, "null private key");
+  const KeyAlgorithm alg = require_supported(key);
+  return PrivateKey(share(up_ref(key)), alg);
+}
+
+std::string PrivateKey::to_pkcs8_pem() const {
+  auto bio = detail::new_mem_bio();
+  if (PEM_write_bio_PrivateKey(bio.get(), key_.get(), nullptr, nullptr, 0, nullptr, nullptr) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "cannot encode private key as PKCS#8");
+  }
+  return detail::bio_contents(bio.get());
+}
+
+std::string PrivateKey::public_key_pem() const { return public_key().to_pem(); }
+
+PublicKey PrivateKey::public_key() const { return PublicKey::from_native(key_.get()); }
+
+}  // namespace acme_sidecar::crypto

@@ -1,0 +1,145 @@
+#include "crypto/sign.hpp"
+
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include "core/error.hpp"
+#include "crypto/internal.hpp"
+
+namespace acme_sidecar::crypto {
+namespace {
+
+using core::Error;
+using core::ErrorKind;
+
+const EVP_MD* digest_for(KeyAlgorithm alg) {
+  return alg == KeyAlgorithm::EcdsaP384 ? EVP_sha384() : EVP_sha256();
+}
+
+bool is_ec(KeyAlgorithm alg) { return alg == KeyAlgorithm::EcdsaP256 || alg == KeyAlgorithm::EcdsaP384; }
+
+std::size_t coordinate_size(KeyAlgorithm alg) { return alg == KeyAlgorithm::EcdsaP384 ? 48 : 32; }
+
+Bytes digest(const EVP_MD* md, ByteView data) {
+  Bytes out(static_cast<std::size_t>(EVP_MD_get_size(md)));
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), out.data(), &len, md, nullptr) != 1) {
+    detail::throw_openssl(ErrorKind::Internal, "digest failed");
+  }
+  out.resize(len);
+  return out;
+}
+
+}  // namespace
+
+Bytes sha256(ByteView data) { return digest(EVP_sha256(), data); }
+Bytes sha384(ByteView data) { return digest(EVP_sha384(), data); }
+
+Bytes hmac_sha256(ByteView key, ByteView data) {
+  if (key.empty()) throw Error(ErrorKind::Invalid, "HMAC key is empty");
+  Bytes out(32);
+  std::size_t len = 0;
+  if (EVP_Q_mac(nullptr, "HMAC", nullptr, "SHA256", nullptr, key.data(), key.size(), data.data(), data.size(),
+                out.data(), out.size(), &len) == nullptr) {
+    detail::throw_openssl(ErrorKind::Internal, "HMAC-SHA256 failed");
+  }
+  out.resize(len);
+  return out;
+}
+
+std::string_view jws_alg(KeyAlgorithm alg) noexcept {
+  switch (alg) {
+    case KeyAlgorithm::EcdsaP256: return "ES256";
+    case KeyAlgorithm::EcdsaP384: return "ES384";
+    case KeyAlgorithm::Rsa2048:
+    case KeyAlgorithm::Rsa3072:
+    case KeyAlgorithm::Rsa4096: return "RS256";
+  }
+  return "none";
+}
+
+Bytes sign(const PrivateKey& key, ByteView data) {
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx) detail::throw_openssl(ErrorKind::Internal, "EVP_MD_CTX_new failed");
+  // RSA keys default to PKCS#1 v1.5 padding, which is what RS256 is.
+  if (EVP_DigestSignInit(ctx.get(), nullptr, digest_for(key.algorithm()), nullptr, key.native()) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "signing init failed");
+  }
+  std::size_t len = 0;
+  if (EVP_DigestSign(ctx.get(), nullptr, &len, data.data(), data.size()) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "signing failed");
+  }
+  Bytes sig(len);
+  if (EVP_DigestSign(ctx.get(), sig.data(), &len, data.data(), data.size()) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "signing failed");
+  }
+  sig.resize(len);
+  if (is_ec(key.algorithm())) return ecdsa_der_to_raw(sig, coordinate_size(key.algorithm()));
+  return sig;
+}
+
+bool verify(const PublicKey& key, ByteView data, ByteView signature) {
+  Bytes der;
+  ByteView to_check = signature;
+  if (is_ec(key.algorithm())) {
+    if (signature.size() != 2 * coordinate_size(key.algorithm())) return false;
+    try {
+      der = ecdsa_raw_to_der(signature);
+    } catch (const Error&) {
+      return false;
+    }
+    to_check = der;
+  } else if (signature.size() != static_cast<std::size_t>(EVP_PKEY_get_size(key.native()))) {
+    return false;
+  }
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  if (!ctx) detail::throw_openssl(ErrorKind::Internal, "EVP_MD_CTX_new failed");
+  if (EVP_DigestVerifyInit(ctx.get(), nullptr, digest_for(key.algorithm()), nullptr, key.native()) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "verify init failed");
+  }
+  const bool ok = EVP_DigestVerify(ctx.get(), to_check.data(), to_check.size(), data.data(), data.size()) == 1;
+  detail::clear_openssl_errors();
+  return ok;
+}
+
+Bytes ecdsa_der_to_raw(ByteView der, std::size_t size) {
+  const unsigned char* p = der.data();
+  EcdsaSigPtr sig(d2i_ECDSA_SIG(nullptr, &p, static_cast<long>(der.size())));
+  if (!sig || p != der.data() + der.size()) {
+    detail::clear_openssl_errors();
+    throw Error(ErrorKind::Crypto, "malformed ECDSA DER signature");
+  }
+  const BIGNUM* r = ECDSA_SIG_get0_r(sig.get());
+  const BIGNUM* s = ECDSA_SIG_get0_s(sig.get());
+  Bytes raw(2 * size);
+  if (BN_bn2binpad(r, raw.data(), static_cast<int>(size)) < 0 ||
+      BN_bn2binpad(s, raw.data() + size, static_cast<int>(size)) < 0) {
+    detail::clear_openssl_errors();
+    throw Error(ErrorKind::Crypto, "ECDSA signature component larger than the curve size");
+  }
+  return raw;
+}
+
+Bytes ecdsa_raw_to_der(ByteView raw) {
+  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 2 * 66) {
+    throw Error(ErrorKind::Crypto, "raw ECDSA signature has an invalid length",
+                {{"length", std::to_string(raw.size())}});
+  }
+  const int half = static_cast<int>(raw.size() / 2);
+  BignumPtr r(BN_bin2bn(raw.data(), half, nullptr));
+  BignumPtr s(BN_bin2bn(raw.data() + half, half, nullptr));
+  EcdsaSigPtr sig(ECDSA_SIG_new());
+  if (!r || !s || !sig) detail::throw_openssl(ErrorKind::Internal, "ECDSA_SIG allocation failed");
+  if (ECDSA_SIG_set0(sig.get(), r.get(), s.get()) != 1) detail::throw_openssl(ErrorKind::Internal, "ECDSA_SIG_set0");
+  (void)r.release();  // owned by sig now
+  (void)s.release();
+  unsigned char* out = nullptr;
+  const int len = i2d_ECDSA_SIG(sig.get(), &out);
+  if (len <= 0) detail::throw_openssl(ErrorKind::Crypto, "cannot encode ECDSA signature");
+  OsslBytesPtr holder(out);
+  return Bytes(holder.get(), holder.get() + len);
+}
+
+}  // namespace acme_sidecar::crypto
