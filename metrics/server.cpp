@@ -4,6 +4,8 @@
 #include <sstream>
 #include <thread>
 
+#include <sys/socket.h>
+
 #include <httplib.h>
 #include <prometheus/collectable.h>
 #include <prometheus/text_serializer.h>
@@ -108,6 +110,11 @@ Server::Server(const prometheus::Collectable& registry, ServerOptions options)
   m.http.set_read_timeout(m.options.read_timeout);
   m.http.set_write_timeout(m.options.write_timeout);
   m.http.set_payload_max_length(m.options.payload_max);
+  // httplib's default adds SO_REUSEPORT, which would let a second process silently share the port.
+  m.http.set_socket_options([](int sock) {
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  });
   m.http.set_keep_alive_max_count(m.options.keep_alive_max_count);
   m.http.set_keep_alive_timeout(m.options.keep_alive_timeout.count());
   m.routes();
