@@ -1,0 +1,34 @@
+#pragma once
+// Checks on what the CA returns as the certificate: the client refuses what it cannot verify.
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/clock.hpp"
+#include "crypto/encoding.hpp"
+#include "crypto/key.hpp"
+#include "crypto/x509.hpp"
+
+namespace acme_sidecar::acme {
+
+// Parses an application/pem-certificate-chain body and checks it, throwing core::Error(Crypto|Parse):
+//  - at least one certificate, nothing but CERTIFICATE blocks;
+//  - the leaf's public key is `key` (the CSR's key);
+//  - the leaf's dNSName SANs are exactly `names` (as sets, case-insensitive);
+//  - every certificate is signed by the next one, and a leaf that is not self-issued comes with its
+//    issuer (a leaf-only chain from an intermediate is "truncated");
+//  - when `trusted_roots` is non-empty, the chain verifies up to one of them at `now`.
+std::vector<crypto::Certificate> check_chain(std::string_view pem, const std::vector<std::string>& names,
+                                             const crypto::PublicKey& key,
+                                             const std::vector<std::string>& trusted_roots, core::TimePoint now);
+
+// The issuer CN of the topmost certificate (the root this chain leads to), for --acme-preferred-chain.
+std::string chain_root_name(const std::vector<crypto::Certificate>& chain);
+// True when `name` is the issuer CN or subject CN of any certificate above the leaf.
+bool chain_matches_preferred(const std::vector<crypto::Certificate>& chain, std::string_view name);
+
+// RFC 9773 §4.1 CertID from the authority key identifier and the DER serial content octets (for a
+// certificate use crypto::ari_cert_id).
+std::string ari_cert_id(crypto::ByteView authority_key_id, crypto::ByteView serial);
+
+}  // namespace acme_sidecar::acme
