@@ -1,0 +1,97 @@
+#pragma once
+// Kubernetes REST client: verbs on resource paths, Status errors decoded into core::Error kinds,
+// watch streams as typed events. JSON stays out of this header (json_fwd only).
+#include <chrono>
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <stop_token>
+#include <string>
+#include <string_view>
+
+#include "http/client.hpp"
+#include "kube/config.hpp"
+#include "kube/resource.hpp"
+#include "kube/watch.hpp"
+
+namespace acme_sidecar::kube {
+
+struct ListOptions {
+  std::string label_selector;
+  std::string field_selector;
+  int limit = 0;               // page size; 0 = server default (everything)
+  std::string continue_token;  // from the previous page's metadata.continue
+  std::string resource_version;
+};
+
+struct WatchOptions {
+  std::string resource_version;
+  std::string label_selector;
+  std::string field_selector;
+  int timeout_seconds = 300;  // server-side end of the watch; randomise it across watchers
+  bool allow_bookmarks = true;
+  // Client-side limit on silence; default timeout_seconds + 30 s.
+  std::optional<std::chrono::milliseconds> idle_timeout;
+  std::stop_token stop;  // ends the stream promptly (core::Error(Cancelled))
+};
+
+enum class PatchType { Merge, Json, StrategicMerge };
+
+// verb: GET LIST WATCH POST PUT PATCH DELETE (or the raw method); code: HTTP status, 0 = no response.
+using RequestObserver = std::function<void(std::string_view verb, std::string_view resource, int code)>;
+// Return false to end the watch. ERROR events never reach the handler: watch() throws them.
+using WatchHandler = std::function<bool(WatchEventType type, const nlohmann::json& object)>;
+
+class Client {
+ public:
+  // `http` must outlive the client.
+  Client(http::HttpClient& http, KubeConfig config);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const KubeConfig& config() const { return config_; }
+  // For kube_requests_total{verb,resource,code}. Set before use.
+  void set_observer(RequestObserver observer) { observer_ = std::move(observer); }
+
+  // Every call throws core::Error: NotFound, AlreadyExists, Conflict, Forbidden, Unauthorized, Gone,
+  // TooManyRequests (retry_after), Invalid, ServerError, Timeout, Transport, Parse, Cancelled.
+  nlohmann::json get(const ResourceRef& ref, const std::string& ns, const std::string& name);
+  // One page (a *List object: items, metadata.resourceVersion, metadata.continue).
+  nlohmann::json list(const ResourceRef& ref, const std::string& ns, const ListOptions& options = {});
+  // All pages, concatenated; metadata.resourceVersion is the snapshot's.
+  nlohmann::json list_all(const ResourceRef& ref, const std::string& ns, ListOptions options = {});
+  nlohmann::json create(const ResourceRef& ref, const std::string& ns, const nlohmann::json& object);
+  // PUT; the object's metadata.resourceVersion gives optimistic concurrency (409 → Conflict).
+  nlohmann::json update(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                        const nlohmann::json& object);
+  nlohmann::json patch(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                       const nlohmann::json& patch, PatchType type = PatchType::Merge);
+  // Deletes; a non-empty `precondition_rv` makes the delete conditional.
+  void remove(const ResourceRef& ref, const std::string& ns, const std::string& name,
+              const std::string& precondition_rv = "");
+  // Any request on an API path ("/version", "/apis/..."); no status decoding, Transport errors throw.
+  http::Response raw(const std::string& method, const std::string& path_and_query, const std::string& body = "",
+                     const std::string& content_type = "");
+  // Streams a watch. Returns when the server ends it or the handler returns false; throws Gone for
+  // 410 and ERROR events carrying Expired/410, other Status errors by kind.
+  void watch(const ResourceRef& ref, const std::string& ns, const WatchOptions& options,
+             const WatchHandler& handler);
+
+  // Path of a collection or object: /apis/g/v/namespaces/ns/resource[/name]. Validates the names.
+  static std::string path(const ResourceRef& ref, const std::string& ns, const std::string& name = "");
+
+ private:
+  http::Response send(const char* verb, const ResourceRef* ref, http::Request request);
+  nlohmann::json json_call(const char* verb, const ResourceRef& ref, const std::string& method,
+                           const std::string& path, const std::string& body, const std::string& content_type);
+
+  http::HttpClient& http_;
+  KubeConfig config_;
+  RequestObserver observer_;
+};
+
+// Percent-encodes a query value (everything but RFC 3986 unreserved characters).
+std::string url_encode(std::string_view value);
+
+}  // namespace acme_sidecar::kube

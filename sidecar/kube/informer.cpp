@@ -1,0 +1,297 @@
+#include "kube/informer.hpp"
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "core/error.hpp"
+
+namespace acme_sidecar::kube {
+
+using core::Error;
+using core::ErrorKind;
+using nlohmann::json;
+
+namespace {
+std::string rv_of(const json& o) {
+  auto m = o.find("metadata");
+  if (m == o.end() || !m->is_object()) return {};
+  auto rv = m->find("resourceVersion");
+  return rv != m->end() && rv->is_string() ? rv->get<std::string>() : std::string();
+}
+}  // namespace
+
+struct Informer::Impl {
+  Client& client;
+  InformerOptions options;
+  InformerHandlers handlers;
+  core::Clock& clock;
+  core::RandomSource random;
+  core::Logger log;
+  InformerMetrics metrics;
+
+  mutable std::mutex mu;
+  mutable std::condition_variable_any synced_cv;
+  std::map<std::string, json> cache;
+  std::string rv;
+  bool synced = false;
+
+  // A pending handler call, collected under the lock and run after it is released.
+  struct Delta {
+    enum Kind { Add, Update, Delete } kind;
+    json old_object;
+    json new_object;
+  };
+
+  void restart(std::string_view reason) {
+    log.info("watch restart", {{"reason", std::string(reason)}});
+    if (metrics.on_watch_restart) metrics.on_watch_restart(reason);
+  }
+
+  void dispatch(std::vector<Delta>& deltas) {
+    for (auto& d : deltas) {
+      try {
+        switch (d.kind) {
+          case Delta::Add:
+            if (handlers.on_add) handlers.on_add(d.new_object);
+            break;
+          case Delta::Update:
+            if (handlers.on_update) handlers.on_update(d.old_object, d.new_object);
+            break;
+          case Delta::Delete:
+            if (handlers.on_delete) handlers.on_delete(d.old_object);
+            break;
+        }
+      } catch (const std::exception& e) {
+        log.error("informer handler failed", {{"error", e.what()}});
+      }
+    }
+  }
+
+  // Full list: replaces the cache and yields only the differences.
+  void relist(std::stop_token stop) {
+    ListOptions lo;
+    lo.label_selector = options.label_selector;
+    lo.field_selector = options.field_selector;
+    lo.limit = options.page_size;
+    json list = client.list_all(options.resource, options.namespace_name, lo);
+    if (stop.stop_requested()) return;
+    std::map<std::string, json> fresh;
+    for (auto& item : list["items"]) {
+      std::string key = key_of(item);
+      if (key.empty()) continue;
+      fresh.emplace(std::move(key), std::move(item));
+    }
+    std::string list_rv = list.contains("metadata") && list["metadata"].is_object()
+                              ? list["metadata"].value("resourceVersion", "")
+                              : "";
+    std::vector<Delta> deltas;
+    {
+      std::lock_guard lock(mu);
+      for (const auto& [key, old] : cache) {
+        if (!fresh.contains(key)) deltas.push_back({Delta::Delete, old, json()});
+      }
+      for (const auto& [key, obj] : fresh) {
+        auto it = cache.find(key);
+        if (it == cache.end()) {
+          deltas.push_back({Delta::Add, json(), obj});
+        } else if (rv_of(it->second) != rv_of(obj)) {
+          deltas.push_back({Delta::Update, it->second, obj});
+        }
+      }
+      cache = std::move(fresh);
+      rv = list_rv;
+      synced = true;
+    }
+    synced_cv.notify_all();
+    log.debug("listed", {{"changes", std::to_string(deltas.size())}, {"resourceVersion", list_rv}});
+    dispatch(deltas);
+  }
+
+  void apply(WatchEventType type, const json& object) {
+    const std::string new_rv = rv_of(object);
+    if (type == WatchEventType::Bookmark) {
+      std::lock_guard lock(mu);
+      if (!new_rv.empty()) rv = new_rv;
+      return;
+    }
+    const std::string key = key_of(object);
+    std::vector<Delta> deltas;
+    {
+      std::lock_guard lock(mu);
+      if (!new_rv.empty()) rv = new_rv;
+      if (key.empty()) return;
+      auto it = cache.find(key);
+      if (type == WatchEventType::Deleted) {
+        if (it == cache.end()) return;
+        cache.erase(it);
+        deltas.push_back({Delta::Delete, object, json()});
+      } else if (it == cache.end()) {
+        cache.emplace(key, object);
+        deltas.push_back({Delta::Add, json(), object});
+      } else {
+        if (rv_of(it->second) == new_rv) return;  // already seen (replayed after a resume)
+        deltas.push_back({Delta::Update, it->second, object});
+        it->second = object;
+      }
+    }
+    dispatch(deltas);
+  }
+
+  int watch_timeout() {
+    int lo = std::max(1, options.min_watch_timeout_seconds);
+    int hi = std::max(lo + 1, options.max_watch_timeout_seconds);
+    return lo + static_cast<int>(random() * (hi - lo));
+  }
+
+  void run(std::stop_token stop) {
+    int failures = 0;
+    bool need_list = true;
+    while (!stop.stop_requested()) {
+      bool sleep_needed = false;
+      try {
+        if (need_list) {
+          relist(stop);
+          need_list = false;
+          failures = 0;
+        }
+        WatchOptions wo;
+        {
+          std::lock_guard lock(mu);
+          wo.resource_version = rv;
+        }
+        wo.label_selector = options.label_selector;
+        wo.field_selector = options.field_selector;
+        wo.timeout_seconds = watch_timeout();
+        wo.idle_timeout = options.idle_timeout;
+        wo.stop = stop;
+        int events = 0;
+        client.watch(options.resource, options.namespace_name, wo, [&](WatchEventType type, const json& obj) {
+          ++events;
+          failures = 0;
+          if (metrics.on_event) metrics.on_event(clock.now());
+          apply(type, obj);
+          return !stop.stop_requested();
+        });
+        if (stop.stop_requested()) break;
+        restart("closed");
+        // A server that ends watches at once must not make us spin: empty watches count as failures.
+        if (events == 0) {
+          ++failures;
+          sleep_needed = true;
+        }
+      } catch (const Error& e) {
+        if (stop.stop_requested() || e.kind() == ErrorKind::Cancelled) break;
+        ++failures;
+        if (e.kind() == ErrorKind::Gone) {
+          restart("expired");
+          need_list = true;
+          // The first 410 relists at once (as client-go); repeated ones back off.
+          sleep_needed = failures > 1;
+        } else {
+          restart(core::to_string(e.kind()));
+          log.warn("list/watch failed", {{"error", e.what()}, {"failures", std::to_string(failures)}});
+          sleep_needed = true;
+        }
+      } catch (const std::exception& e) {
+        if (stop.stop_requested()) break;
+        ++failures;
+        restart("internal");
+        log.error("list/watch failed", {{"error", e.what()}});
+        sleep_needed = true;
+      }
+      if (sleep_needed) {
+        auto delay = core::backoff_delay(options.backoff, std::max(1, failures), random);
+        if (!clock.sleep_for(delay, stop)) break;
+      }
+    }
+  }
+};
+
+Informer::Informer(Client& client, InformerOptions options, InformerHandlers handlers, core::Clock& clock,
+                   core::RandomSource random, core::Logger log, InformerMetrics metrics)
+    : impl_(new Impl{client, options, std::move(handlers), clock, std::move(random),
+                     log.with("resource", options.resource.resource), std::move(metrics), {}, {}, {}, {}, false}) {
+  if (!impl_->random) impl_->random = core::default_random_source();
+}
+
+Informer::~Informer() = default;
+
+void Informer::run(std::stop_token stop) {
+  std::jthread resync;
+  if (impl_->options.resync_period > core::Duration::zero() && impl_->handlers.on_resync) {
+    resync = std::jthread([this](std::stop_token own) {
+      while (impl_->clock.sleep_for(impl_->options.resync_period, own)) {
+        if (!synced()) continue;
+        try {
+          impl_->handlers.on_resync();
+        } catch (const std::exception& e) {
+          impl_->log.error("resync handler failed", {{"error", e.what()}});
+        }
+      }
+    });
+  }
+  std::stop_callback stop_resync(stop, [&] { resync.request_stop(); });
+  impl_->run(stop);
+  resync.request_stop();
+}
+
+bool Informer::synced() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->synced;
+}
+
+bool Informer::wait_for_sync(std::stop_token stop, std::optional<std::chrono::milliseconds> timeout) const {
+  std::unique_lock lock(impl_->mu);
+  auto pred = [&] { return impl_->synced; };
+  if (timeout) return impl_->synced_cv.wait_for(lock, stop, *timeout, pred);
+  return impl_->synced_cv.wait(lock, stop, pred);
+}
+
+std::optional<json> Informer::get(const std::string& key) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->cache.find(key);
+  if (it == impl_->cache.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<json> Informer::get(const std::string& ns, const std::string& name) const {
+  return get(ns.empty() ? name : ns + "/" + name);
+}
+
+std::vector<json> Informer::list() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<json> out;
+  out.reserve(impl_->cache.size());
+  for (const auto& [k, v] : impl_->cache) out.push_back(v);
+  return out;
+}
+
+std::vector<std::string> Informer::keys() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::string> out;
+  for (const auto& [k, v] : impl_->cache) out.push_back(k);
+  return out;
+}
+
+std::size_t Informer::size() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->cache.size();
+}
+
+std::string Informer::last_resource_version() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->rv;
+}
+
+std::string Informer::key_of(const json& o) {
+  if (!o.is_object()) return {};
+  auto m = o.find("metadata");
+  if (m == o.end() || !m->is_object()) return {};
+  std::string name = m->value("name", "");
+  if (name.empty()) return {};
+  std::string ns = m->value("namespace", "");
+  return ns.empty() ? name : ns + "/" + name;
+}
+
+}  // namespace acme_sidecar::kube
