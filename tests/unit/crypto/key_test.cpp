@@ -1,0 +1,181 @@
+#include "crypto/key.hpp"
+
+#include <sstream>
+#include <type_traits>
+
+#include <catch2/catch.hpp>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "crypto/internal.hpp"
+#include "crypto/sign.hpp"
+#include "test_util.hpp"
+
+using namespace acme_sidecar::crypto;
+using acme_sidecar::core::Error;
+using acme_sidecar::core::ErrorKind;
+
+namespace {
+
+template <typename T, typename = void>
+struct is_streamable : std::false_type {};
+template <typename T>
+struct is_streamable<T, std::void_t<decltype(std::declval<std::ostream&>() << std::declval<const T&>())>>
+    : std::true_type {};
+
+// Writes a key the way other tools do, for parser tests.
+std::string write_pem(EVP_PKEY* key, bool traditional, const EVP_CIPHER* cipher = nullptr) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  static char pass[] = "secret";
+  int ok = 0;
+  if (cipher != nullptr) {
+    ok = PEM_write_bio_PKCS8PrivateKey(bio.get(), key, cipher, pass, 6, nullptr, nullptr);
+  } else if (traditional) {
+    ok = PEM_write_bio_PrivateKey_traditional(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  } else {
+    ok = PEM_write_bio_PrivateKey(bio.get(), key, nullptr, nullptr, 0, nullptr, nullptr);
+  }
+  REQUIRE(ok == 1);
+  return detail::bio_contents(bio.get());
+}
+
+std::string generate_pem(const char* type, const char* curve_or_null, std::size_t bits = 0) {
+  EvpPkeyPtr key(curve_or_null != nullptr ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, curve_or_null)
+               : bits != 0               ? EVP_PKEY_Q_keygen(nullptr, nullptr, type, bits)
+                                         : EVP_PKEY_Q_keygen(nullptr, nullptr, type));
+  REQUIRE(key);
+  return write_pem(key.get(), false);
+}
+
+}  // namespace
+
+static_assert(!is_streamable<PrivateKey>::value, "private keys must not be printable");
+
+TEST_CASE("key algorithm flag strings round-trip", "[crypto][key]") {
+  for (auto alg : {KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa3072,
+                   KeyAlgorithm::Rsa4096}) {
+    CHECK(parse_key_algorithm(to_string(alg)) == alg);
+  }
+  CHECK(to_string(KeyAlgorithm::EcdsaP256) == "ecdsa-p256");
+  CHECK(to_string(KeyAlgorithm::Rsa4096) == "rsa-4096");
+}
+
+TEST_CASE("unknown key algorithm strings are Config errors naming the accepted values", "[crypto][key]") {
+  for (const char* bad : {"", "ECDSA-P256", "ecdsa-p521", "rsa-1024", "rsa", "ed25519", "ecdsa-p256 "}) {
+    CAPTURE(bad);
+    try {
+      (void)parse_key_algorithm(bad);
+      FAIL("no error");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Config);
+      CHECK_THAT(e.message(), Catch::Contains("ecdsa-p256") && Catch::Contains("rsa-4096"));
+    }
+  }
+}
+
+TEST_CASE("every key algorithm: generate, PKCS#8 PEM, parse, same key, sign and verify", "[crypto][key]") {
+  const auto alg = GENERATE(KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048,
+                            KeyAlgorithm::Rsa3072, KeyAlgorithm::Rsa4096);
+  CAPTURE(to_string(alg));
+  const PrivateKey key = PrivateKey::generate(alg);
+  CHECK(key.algorithm() == alg);
+
+  const std::string pem = key.to_pkcs8_pem();
+  CHECK_THAT(pem, Catch::StartsWith("-----BEGIN PRIVATE KEY-----\n"));
+  const PrivateKey parsed = PrivateKey::from_pem(pem);
+  CHECK(parsed.algorithm() == alg);
+  CHECK(parsed.public_key() == key.public_key());
+  CHECK(parsed.public_key_pem() == key.public_key_pem());
+  CHECK(parsed.to_pkcs8_pem() == pem);
+
+  const PublicKey pub = PublicKey::from_pem(key.public_key_pem());
+  CHECK(pub == key.public_key());
+  CHECK(pub.algorithm() == alg);
+  CHECK(PublicKey::from_der(pub.to_der()) == pub);
+
+  const Bytes sig = sign(parsed, std::string_view("signing input"));
+  CHECK(verify(pub, std::string_view("signing input"), sig));
+  CHECK_FALSE(verify(pub, std::string_view("signing inpuT"), sig));
+  // A different key of the same algorithm does not verify it.
+  if (alg == KeyAlgorithm::EcdsaP256 || alg == KeyAlgorithm::EcdsaP384) {
+    CHECK_FALSE(verify(PrivateKey::generate(alg).public_key(), std::string_view("signing input"), sig));
+  }
+}
+
+TEST_CASE("traditional EC and RSA PEM keys parse", "[crypto][key]") {
+  for (auto alg : {KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384, KeyAlgorithm::Rsa2048}) {
+    CAPTURE(to_string(alg));
+    const PrivateKey key = PrivateKey::generate(alg);
+    const std::string pem = write_pem(key.native(), true);
+    const bool ec = alg != KeyAlgorithm::Rsa2048;
+    CHECK_THAT(pem, Catch::StartsWith(ec ? "-----BEGIN EC PRIVATE KEY-----" : "-----BEGIN RSA PRIVATE KEY-----"));
+    const PrivateKey parsed = PrivateKey::from_pem(pem);
+    CHECK(parsed.algorithm() == alg);
+    CHECK(parsed.public_key() == key.public_key());
+    // Re-encoded as PKCS#8 for Secrets.
+    CHECK_THAT(parsed.to_pkcs8_pem(), Catch::StartsWith("-----BEGIN PRIVATE KEY-----"));
+  }
+}
+
+TEST_CASE("a key PEM surrounded by other text and blocks parses", "[crypto][key]") {
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const std::string text = "comment line\n" + key.public_key_pem() + "\n" + key.to_pkcs8_pem() + "trailer\n";
+  CHECK(PrivateKey::from_pem(text).public_key() == key.public_key());
+}
+
+TEST_CASE("unsupported key types are refused with a clear Crypto error", "[crypto][key]") {
+  const std::string p521 = generate_pem("EC", "P-521");
+  const std::string ed25519 = generate_pem("ED25519", nullptr);
+  const std::string rsa1024 = generate_pem("RSA", nullptr, 1024);
+  for (const auto* pem : {&p521, &ed25519, &rsa1024}) {
+    try {
+      (void)PrivateKey::from_pem(*pem);
+      FAIL("accepted an unsupported key");
+    } catch (const Error& e) {
+      CHECK(e.kind() == ErrorKind::Crypto);
+      CHECK_THAT(e.message(), Catch::Contains("unsupported key type"));
+      // The message never echoes key material.
+      CHECK_THAT(e.what(), !Catch::Contains("MII") && !Catch::Contains("BEGIN"));
+    }
+  }
+}
+
+TEST_CASE("encrypted private keys are refused without prompting", "[crypto][key]") {
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const std::string pem = write_pem(key.native(), false, EVP_aes_128_cbc());
+  CHECK_THAT(pem, Catch::StartsWith("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+  REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(pem), ErrorKind::Crypto);
+}
+
+TEST_CASE("a public key or certificate where a private key is expected is a Parse error", "[crypto][key]") {
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(key.public_key_pem()), ErrorKind::Parse);
+  const auto ca = acme_sidecar::crypto::test::make_root("Root");
+  try {
+    (void)PrivateKey::from_pem(ca.cert.to_pem());
+    FAIL("accepted a certificate");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Parse);
+    CHECK_THAT(e.message(), Catch::Contains("found CERTIFICATE"));
+  }
+}
+
+TEST_CASE("a tampered private key is refused", "[crypto][key]") {
+  // Swap the public point of an EC key (traditional form embeds it) for another key's.
+  const PrivateKey a = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const PrivateKey b = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  auto der_of = [](const PrivateKey& k) {
+    unsigned char* raw = nullptr;
+    const int len = i2d_PrivateKey(k.native(), &raw);
+    REQUIRE(len > 0);
+    OsslBytesPtr holder(raw);
+    return Bytes(raw, raw + len);
+  };
+  Bytes da = der_of(a);
+  const Bytes db = der_of(b);
+  REQUIRE(da.size() == db.size());
+  // ECPrivateKey: the last 65 bytes are the uncompressed public point.
+  std::copy(db.end() - 65, db.end(), da.end() - 65);
+  const std::string pem = detail::to_pem("EC PRIVATE KEY", da);
+  REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(pem), ErrorKind::Crypto, ErrorKind::Parse);
+}
