@@ -1,0 +1,29 @@
+#!/usr/bin/python3
+"""A stub HTTP backend for the data-path tests: answers every request with
+`<name> <method> <path> host=<Host>` (status 200), so a test can tell which backend got it.
+Usage: stub-server.py PORT NAME   (binds 127.0.0.1 only)"""
+import http.server
+import sys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        body = f"{self.server.stub_name} {self.command} {self.path} host={self.headers.get('Host', '')}\n".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    do_GET = do_HEAD = do_POST = _answer
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler)
+server.stub_name = sys.argv[2]
+server.serve_forever()
