@@ -1,0 +1,142 @@
+#include "kube/events.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+#include "kube/time.hpp"
+
+namespace acme_sidecar::kube {
+
+using core::Error;
+using core::ErrorKind;
+using nlohmann::json;
+
+namespace {
+// Keeps messages bounded (events.k8s.io limits notes to 1 kB) without splitting a UTF-8 sequence.
+std::string truncate_utf8(std::string_view s, std::size_t max) {
+  if (s.size() <= max) return std::string(s);
+  std::size_t cut = max;
+  while (cut > 0 && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(s.substr(0, cut));
+}
+}  // namespace
+
+EventRecorder::EventRecorder(Client& client, core::Clock& clock, core::Logger log, EventRecorderOptions options)
+    : client_(client), clock_(clock), log_(std::move(log)), options_(std::move(options)) {}
+
+EventRecorder::Stats EventRecorder::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+bool EventRecorder::allow(const std::string& key, core::TimePoint now) {
+  auto [it, fresh] = buckets_.try_emplace(key);
+  Bucket& b = it->second;
+  if (fresh) {
+    b.tokens = options_.burst;
+    b.updated = now;
+  } else if (options_.refill_interval > core::Duration::zero()) {
+    double refill = std::chrono::duration<double>(now - b.updated) / options_.refill_interval;
+    b.tokens = std::min<double>(options_.burst, b.tokens + std::max(0.0, refill));
+    b.updated = now;
+  }
+  if (b.tokens < 1.0) return false;
+  b.tokens -= 1.0;
+  return true;
+}
+
+void EventRecorder::evict_if_needed() {
+  while (seen_.size() > options_.max_tracked) {
+    auto oldest = std::min_element(seen_.begin(), seen_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.last < b.second.last; });
+    seen_.erase(oldest);
+  }
+  while (buckets_.size() > options_.max_tracked) {
+    auto oldest = std::min_element(buckets_.begin(), buckets_.end(),
+                                   [](const auto& a, const auto& b) { return a.second.updated < b.second.updated; });
+    buckets_.erase(oldest);
+  }
+}
+
+void EventRecorder::record(const ObjectReference& object, EventType type, std::string_view reason,
+                           std::string_view message) noexcept {
+  try {
+    const std::string type_str = type == EventType::Warning ? "Warning" : "Normal";
+    const std::string msg = truncate_utf8(message, 1024);
+    const std::string object_key = object.namespace_name + "/" + object.kind + "/" + object.name + "/" + object.uid;
+    const std::string key = object_key + "\x1f" + type_str + "\x1f" + std::string(reason) + "\x1f" + msg;
+    const std::string ns = object.namespace_name.empty() ? options_.fallback_namespace : object.namespace_name;
+    auto log = log_.with({{"object", object.kind + " " + ns + "/" + object.name}, {"reason", std::string(reason)}});
+
+    std::lock_guard lock(mu_);  // serialises API calls too: events are rare once de-duplicated
+    const auto now = clock_.now();
+    if (!allow(object_key, now)) {
+      ++stats_.dropped;
+      log.debug("event dropped by rate limit");
+      return;
+    }
+    auto it = seen_.find(key);
+    if (it != seen_.end() && now - it->second.last < options_.dedup_window) {
+      Seen& s = it->second;
+      json patch = {{"count", s.count + 1}, {"lastTimestamp", format_time(now)}};
+      try {
+        client_.patch(resources::events(), s.event_namespace, s.event_name, patch, PatchType::Merge);
+        ++s.count;
+        s.last = now;
+        ++stats_.patched;
+        return;
+      } catch (const Error& e) {
+        if (e.kind() != ErrorKind::NotFound) {
+          ++stats_.failed;
+          log.warn("event update failed", {{"error", e.what()}});
+          return;
+        }
+        // The Event expired on the server (TTL): create a fresh one below.
+      }
+    }
+    char suffix[32];
+    std::snprintf(suffix, sizeof suffix, ".%llx",
+                  static_cast<unsigned long long>(
+                      std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count()));
+    std::string name = object.name.substr(0, 253 - 17) + suffix;
+    json involved = {{"apiVersion", object.api_version}, {"kind", object.kind}, {"name", object.name}};
+    if (!object.namespace_name.empty()) involved["namespace"] = object.namespace_name;
+    if (!object.uid.empty()) involved["uid"] = object.uid;
+    if (!object.resource_version.empty()) involved["resourceVersion"] = object.resource_version;
+    json source = {{"component", options_.component}};
+    if (!options_.host.empty()) source["host"] = options_.host;
+    json event = {{"apiVersion", "v1"},
+                  {"kind", "Event"},
+                  {"metadata", {{"name", name}, {"namespace", ns}}},
+                  {"involvedObject", involved},
+                  {"reason", std::string(reason)},
+                  {"message", msg},
+                  {"type", type_str},
+                  {"source", source},
+                  {"reportingComponent", options_.component},
+                  {"reportingInstance", options_.host},
+                  {"firstTimestamp", format_time(now)},
+                  {"lastTimestamp", format_time(now)},
+                  {"count", 1}};
+    try {
+      client_.create(resources::events(), ns, event);
+    } catch (const Error& e) {
+      ++stats_.failed;
+      log.warn("event create failed", {{"error", e.what()}});
+      return;
+    }
+    seen_[key] = Seen{name, ns, 1, now};
+    ++stats_.created;
+    evict_if_needed();
+  } catch (const std::exception& e) {
+    try {
+      log_.error("event recording failed", {{"error", e.what()}});
+    } catch (...) {
+    }
+  } catch (...) {
+  }
+}
+
+}  // namespace acme_sidecar::kube
