@@ -344,12 +344,46 @@ def check_variant(c, name):
         raise SystemExit(f"unknown variant {name}")
 
 
+def github_anchor(heading):
+    a = heading.strip().lower()
+    a = re.sub(r"[^\w\- ]", "", a)
+    return a.replace(" ", "-")
+
+
+def check_runbook(c):
+    rules = yaml.safe_load((ROOT / "manifests/prometheus/acme-sidecar.rules.yml").read_text())
+    runbook = ROOT / "docs/runbook.md"
+    text = runbook.read_text() if runbook.exists() else ""
+    anchors = {github_anchor(m.group(1)) for m in re.finditer(r"^#+ (.+)$", text, re.M)}
+    alerts = [r for g in rules["groups"] for r in g["rules"] if "alert" in r]
+    c.check("the rules define alerts", len(alerts) >= 9)
+    for r in alerts:
+        a = r.get("annotations", {})
+        name = r["alert"]
+        c.check(f"{name}: summary, description, runbook_url and severity",
+                all(a.get(k) for k in ("summary", "description", "runbook_url")) and
+                r.get("labels", {}).get("severity") in ("warning", "critical"))
+        c.check(f"{name}: description names secret_namespace/secret_name", "secret_namespace" in a.get("description", ""))
+        url = a.get("runbook_url", "")
+        c.check(f"{name}: runbook_url points into docs/runbook.md", url.startswith("docs/runbook.md#"))
+        c.check(f"{name}: docs/runbook.md has the section #{url.partition('#')[2]}", url.partition("#")[2] in anchors)
+        section = re.search(r"^#+ " + re.escape(name) + r"\n(.*?)(?=^#+ |\Z)", text, re.M | re.S)
+        body = section.group(1) if section else ""
+        c.check(f"{name}: runbook section has meaning, diagnosis and fix",
+                all(re.search(k, body, re.I) for k in ("meaning", "diagnos", "fix")))
+    by_name = {r["alert"]: r for r in alerts}
+    for name in ("AcmeSidecarCertificateExpiringSoon", "AcmeSidecarCertificateExpiringCritical"):
+        c.check(f"{name} has a for: duration", bool(by_name.get(name, {}).get("for")))
+
+
 def main(argv):
     c = Checker()
     if len(argv) == 3 and argv[1] == "overlay" and argv[2] in OVERLAYS:
         check_overlay(c, argv[2])
     elif len(argv) == 3 and argv[1] == "variant":
         check_variant(c, argv[2])
+    elif len(argv) == 2 and argv[1] == "runbook":
+        check_runbook(c)
     elif len(argv) == 2 and argv[1] == "prometheusrule":
         docs = yaml.safe_load_all((ROOT / "manifests/components/monitoring/prometheusrule.yaml").read_text())
         check_prometheusrule_docs(c, [d for d in docs if d])
