@@ -97,6 +97,26 @@ EvpPkeyPtr public_copy(EVP_PKEY* key) {
   return EvpPkeyPtr(out);
 }
 
+// n == p*q for RSA keys that carry their primes (all PKCS#1/PKCS#8 keys do).
+bool rsa_factors_match(EVP_PKEY* key) {
+  BIGNUM* raw_n = nullptr;
+  BIGNUM* raw_p = nullptr;
+  BIGNUM* raw_q = nullptr;
+  const bool have_n = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_N, &raw_n) == 1;
+  const bool have_p = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR1, &raw_p) == 1;
+  const bool have_q = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_FACTOR2, &raw_q) == 1;
+  BignumPtr n(raw_n), p(raw_p), q(raw_q);
+  detail::clear_openssl_errors();
+  if (!have_n) return false;
+  if (!have_p || !have_q) return true;  // nothing to compare against
+  BignumPtr product(BN_new());
+  BnCtxPtr ctx(BN_CTX_new());
+  if (!product || !ctx || BN_mul(product.get(), p.get(), q.get(), ctx.get()) != 1) {
+    detail::throw_openssl(ErrorKind::Internal, "BN_mul failed");
+  }
+  return BN_cmp(product.get(), n.get()) == 0;
+}
+
 // Passphrase callback that refuses: an encrypted key must fail instead of prompting on a terminal.
 int no_passphrase(char*, int, int, void*) { return -1; }
 
@@ -200,13 +220,17 @@ PrivateKey PrivateKey::from_pem(std::string_view pem) {
   if (!key) detail::throw_openssl(ErrorKind::Parse, "private key PEM does not parse");
   detail::clear_openssl_errors();  // PEM reading may leave skipped-block noise behind
   const KeyAlgorithm alg = require_supported(key.get());
-  // Reject tampered keys whose private and public halves disagree (cheap for EC; RSA checks n = p*q etc.).
-  {
+  // Reject tampered keys whose private and public halves disagree, cheaply: for EC one scalar
+  // multiplication; for RSA n == p*q (OpenSSL's full RSA pairwise check runs primality tests and costs
+  // ~100 ms for RSA-2048, too much for keys re-read on every rescan).
+  if (alg == KeyAlgorithm::EcdsaP256 || alg == KeyAlgorithm::EcdsaP384) {
     EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
     if (!ctx) detail::throw_openssl(ErrorKind::Internal, "EVP_PKEY_CTX_new_from_pkey failed");
     if (EVP_PKEY_pairwise_check(ctx.get()) != 1) {
       detail::throw_openssl(ErrorKind::Crypto, "private key is inconsistent (public and private parts do not match)");
     }
+  } else if (!rsa_factors_match(key.get())) {
+    throw Error(ErrorKind::Crypto, "private key is inconsistent (RSA modulus is not the product of its primes)");
   }
   return PrivateKey(share(std::move(key)), alg);
 }

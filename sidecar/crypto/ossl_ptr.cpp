@@ -26,6 +26,7 @@ void OsslDeleter::operator()(X509_STORE* p) const noexcept { X509_STORE_free(p);
 void OsslDeleter::operator()(X509_STORE_CTX* p) const noexcept { X509_STORE_CTX_free(p); }
 void OsslDeleter::operator()(BIO* p) const noexcept { BIO_free_all(p); }
 void OsslDeleter::operator()(BIGNUM* p) const noexcept { BN_clear_free(p); }
+void OsslDeleter::operator()(BN_CTX* p) const noexcept { BN_CTX_free(p); }
 void OsslDeleter::operator()(ECDSA_SIG* p) const noexcept { ECDSA_SIG_free(p); }
 void OsslDeleter::operator()(ASN1_STRING* p) const noexcept { ASN1_STRING_free(p); }
 void OsslDeleter::operator()(AUTHORITY_KEYID* p) const noexcept { AUTHORITY_KEYID_free(p); }

@@ -33,6 +33,7 @@ struct OsslDeleter {
   void operator()(X509_STORE_CTX* p) const noexcept;
   void operator()(BIO* p) const noexcept;
   void operator()(BIGNUM* p) const noexcept;
+  void operator()(BN_CTX* p) const noexcept;
   void operator()(ECDSA_SIG* p) const noexcept;
   // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING, ... are all ASN1_STRING (one C type).
   void operator()(ASN1_STRING* p) const noexcept;
@@ -63,6 +64,7 @@ using X509StorePtr = std::unique_ptr<X509_STORE, OsslDeleter>;
 using X509StoreCtxPtr = std::unique_ptr<X509_STORE_CTX, OsslDeleter>;
 using BioPtr = std::unique_ptr<BIO, OsslDeleter>;
 using BignumPtr = std::unique_ptr<BIGNUM, OsslDeleter>;
+using BnCtxPtr = std::unique_ptr<BN_CTX, OsslDeleter>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OsslDeleter>;
 using AuthorityKeyIdPtr = std::unique_ptr<AUTHORITY_KEYID, OsslDeleter>;
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, OsslDeleter>;
