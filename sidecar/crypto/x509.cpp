@@ -253,6 +253,18 @@ bool key_matches_certificate(const PrivateKey& key, const Certificate& cert) {
   return eq;
 }
 
+bool issued_by(const Certificate& cert, const Certificate& issuer) {
+  if (X509_NAME_cmp(X509_get_issuer_name(cert.native()), X509_get_subject_name(issuer.native())) != 0) return false;
+  EVP_PKEY* key = X509_get0_pubkey(issuer.native());
+  const bool ok = key != nullptr && X509_verify(cert.native(), key) == 1;
+  detail::clear_openssl_errors();
+  return ok;
+}
+
+bool self_issued(const Certificate& cert) {
+  return X509_NAME_cmp(X509_get_issuer_name(cert.native()), X509_get_subject_name(cert.native())) == 0;
+}
+
 std::string ari_cert_id(const Certificate& cert) {
   const Bytes aki = cert.authority_key_id();
   if (aki.empty()) throw Error(ErrorKind::Crypto, "certificate has no authority key identifier (needed for ARI)");

@@ -66,6 +66,12 @@ std::string to_pem_chain(const std::vector<Certificate>& chain);
 // True when the certificate's public key is the key's public half.
 bool key_matches_certificate(const PrivateKey& key, const Certificate& cert);
 
+// True when `cert` names `issuer`'s subject as its issuer and its signature verifies with `issuer`'s key
+// (one link of a chain; no validity or trust checks).
+bool issued_by(const Certificate& cert, const Certificate& issuer);
+// Issuer name equals subject name (a root, or a leaf claiming to be one).
+bool self_issued(const Certificate& cert);
+
 // ARI certificate identifier (RFC 9773 §4.1): base64url(AKI keyIdentifier) "." base64url(serial).
 // Crypto error when the certificate has no authority key identifier.
 std::string ari_cert_id(const Certificate& cert);

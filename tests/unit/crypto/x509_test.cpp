@@ -147,6 +147,15 @@ TEST_CASE("verify_chain: ok, wrong root, expired, not yet valid, missing interme
   const TestCa impostor = make_intermediate(other_root, "Inter");
   const Certificate forged = issue_certificate(impostor.key, impostor.cert, key.public_key(), {"a.example"}, kNow, 24h);
   CHECK_FALSE(verify_chain({forged, inter.cert}, {root.cert.to_pem()}, kNow + 1h).ok);
+
+  // Single links.
+  CHECK(issued_by(leaf, inter.cert));
+  CHECK(issued_by(inter.cert, root.cert));
+  CHECK(issued_by(root.cert, root.cert));
+  CHECK_FALSE(issued_by(leaf, root.cert));
+  CHECK_FALSE(issued_by(forged, inter.cert));  // same issuer name, wrong key
+  CHECK(self_issued(root.cert));
+  CHECK_FALSE(self_issued(leaf));
 }
 
 TEST_CASE("issue_certificate from a CSR takes its key and names", "[crypto][x509][mint]") {
