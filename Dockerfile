@@ -8,13 +8,14 @@
 FROM debian:12 AS build
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      g++ cmake make pkg-config git ca-certificates \
+      g++ cmake make pkg-config ca-certificates \
       prometheus-cpp-dev libcpp-httplib-dev nlohmann-json3-dev libssl-dev libcurl4-openssl-dev \
       libcli11-dev libyaml-cpp-dev libmicrohttpd-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-# Release build of the daemon only; the tests (and Catch2) are not needed in the image.
+# Release build of the daemon only; the tests (and Catch2) are not needed in the image. Without .git
+# in the context (.dockerignore) the revision in --version and build_info reads "unknown".
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DACME_SIDECAR_TESTS=OFF \
  && cmake --build /build --target acme-sidecar -j"$(nproc)" \
  && strip /build/sidecar/acme-sidecar \
