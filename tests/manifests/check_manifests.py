@@ -252,6 +252,14 @@ def check_overlay(c, name):
             value is not None and "/.well-known/acme-challenge/" in value and
             ("127.0.0.1:8089" in value or "acme_sidecar" in value))
     c.check(f"{cm_name} keeps its exact name (no hash suffix: it is the controller's own)", cm_name in cms)
+    ours = [d for d in docs if (d["kind"], d["metadata"]["name"]) not in (("Deployment", o["deployment"]), ("ConfigMap", cm_name))
+            or d["metadata"]["name"].startswith("acme-sidecar")]
+    c.check("every object of ours is labelled app.kubernetes.io/name=acme-sidecar (uninstall selector)",
+            all(d["metadata"].get("labels", {}).get("app.kubernetes.io/name") == "acme-sidecar" for d in ours),
+            str([(d["kind"], d["metadata"]["name"]) for d in ours if d["metadata"].get("labels", {}).get("app.kubernetes.io/name") != "acme-sidecar"]))
+    theirs = [d for d in docs if d not in ours]
+    c.check("the controller's own Deployment and ConfigMap get no acme-sidecar label (never selected for deletion)",
+            any(d["kind"] == "Deployment" for d in theirs) and all("acme-sidecar" not in str(d["metadata"].get("labels", {})) for d in theirs))
     readme = overlay_dir / "README.md"
     text = readme.read_text() if readme.exists() else ""
     c.check("README.md says how to check it works and what was exercised here",
@@ -340,6 +348,16 @@ def check_variant(c, name):
         own = [r for r in by_kind(docs, "Role") if r["metadata"]["labels"].get("app.kubernetes.io/component") == "rbac"]
         c.check("the own-namespace Role stays in the controller's namespace",
                 len(own) == 1 and own[0]["metadata"].get("namespace") == "ingress-nginx")
+    elif name == "user-overlay":
+        sidecar, _ = sidecar_of(dep, native=False)
+        c.check("the sidecar is a container", sidecar is not None)
+        if sidecar:
+            c.equal("image set by the user's overlay", sidecar["image"], "registry.example.com/acme-sidecar:0.1.0")
+            check_container(c, docs, sidecar, "nginx", "127.0.0.1:80", "127.0.0.1:443")
+            cms = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
+            data = cms[sidecar["envFrom"][0]["configMapRef"]["name"]]["data"]
+            c.equal("e-mail merged into the sidecar's settings", data.get("ACME_SIDECAR_ACME_EMAIL"), "ops@example.org")
+        check_rbac(c, docs, "ingress-nginx", "ingress-nginx", "ingress-nginx-")
     else:
         raise SystemExit(f"unknown variant {name}")
 
