@@ -142,12 +142,12 @@ json Client::list_all(const ResourceRef& ref, const std::string& ns, ListOptions
 }
 
 json Client::create(const ResourceRef& ref, const std::string& ns, const json& object) {
-  return json_call("POST", ref, "POST", path(ref, ns), object.dump(), "application/json");
+  return json_call("POST", ref, "POST", path(ref, ns), object.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object) {
   if (name.empty()) throw Error(ErrorKind::Invalid, "update needs a name");
-  return json_call("PUT", ref, "PUT", path(ref, ns, name), object.dump(), "application/json");
+  return json_call("PUT", ref, "PUT", path(ref, ns, name), object.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
 json Client::patch(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& patch,
@@ -157,7 +157,7 @@ json Client::patch(const ResourceRef& ref, const std::string& ns, const std::str
                    : type == PatchType::Json ? "application/json-patch+json"
                                              : "application/strategic-merge-patch+json";
   if (type == PatchType::Json && !patch.is_array()) throw Error(ErrorKind::Invalid, "JSON patch must be an array");
-  return json_call("PATCH", ref, "PATCH", path(ref, ns, name), patch.dump(), ct);
+  return json_call("PATCH", ref, "PATCH", path(ref, ns, name), patch.dump(-1, ' ', false, json::error_handler_t::replace), ct);
 }
 
 void Client::remove(const ResourceRef& ref, const std::string& ns, const std::string& name,
@@ -168,7 +168,7 @@ void Client::remove(const ResourceRef& ref, const std::string& ns, const std::st
     body = json{{"kind", "DeleteOptions"},
                 {"apiVersion", "v1"},
                 {"preconditions", {{"resourceVersion", precondition_rv}}}}
-               .dump();
+               .dump(-1, ' ', false, json::error_handler_t::replace);
   }
   json_call("DELETE", ref, "DELETE", path(ref, ns, name), body, body.empty() ? "" : "application/json");
 }
@@ -214,7 +214,7 @@ void Client::watch(const ResourceRef& ref, const std::string& ns, const WatchOpt
       return splitter.feed(chunk, [&](std::string_view line) {
         auto type = parse_watch_event(line, object);
         if (type == WatchEventType::Error) {
-          event_error = status_error_from_body(object.dump(), 0).with("path", p);
+          event_error = status_error_from_body(object.dump(-1, ' ', false, json::error_handler_t::replace), 0).with("path", p);
           return false;
         }
         return handler(type, object);
