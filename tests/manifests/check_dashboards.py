@@ -9,7 +9,8 @@
 - every query parses as PromQL (promtool check rules on a generated rules file, variables filled in);
 - the dashboards are what grafana/generate-dashboards writes; grafana/kustomization.yaml renders
   ConfigMaps labelled grafana_dashboard: "1" with exactly these files; the provisioning file parses.
-The lead's end-to-end test evaluates the same queries against a real Prometheus.
+With --print-queries [var=value ...] it prints every dashboard query instead, variables filled in,
+one JSON object per line, for the end-to-end test that evaluates them against a real Prometheus.
 """
 import json
 import os
@@ -63,9 +64,23 @@ def base_metric(name, docs):
     return None
 
 
-def fill_variables(expr):
+def fill_variables(expr, values=None, default="x"):
+    """Grafana variables replaced: the interval ones by durations, the others from values or default."""
     expr = expr.replace("$__rate_interval", "5m").replace("$__interval", "1m").replace("$__range", "1h")
-    return re.sub(r"\$\{?(\w+)(:\w+)?\}?", "x", expr)
+    values = values or {}
+    return re.sub(r"\$\{?(\w+)(:\w+)?\}?", lambda m: values.get(m.group(1), default), expr)
+
+
+def print_queries(argv):
+    """--print-queries [name=value ...]: one JSON line per query (dashboard, panel, expr) with the
+    variables filled in (default .* so regex matchers match everything), for evaluating every panel
+    against a real Prometheus in the end-to-end test."""
+    values = dict(a.split("=", 1) for a in argv if "=" in a)
+    for name in ("acme-sidecar-fleet.json", "acme-sidecar-certificate.json"):
+        d = json.loads((DASHBOARDS / name).read_text())
+        for title, expr in queries_of(d):
+            print(json.dumps({"dashboard": name, "panel": title, "expr": fill_variables(expr, values, ".*")}))
+    return 0
 
 
 def queries_of(dashboard):
@@ -216,4 +231,6 @@ def main():
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--print-queries"]:
+        sys.exit(print_queries(sys.argv[2:]))
     sys.exit(main())
