@@ -30,6 +30,9 @@ void add_param(std::string& query, const char* key, const std::string& value) {
   query += url_encode(value);
 }
 
+// Invalid UTF-8 (from user-supplied text) is replaced rather than thrown from deep inside a request.
+std::string to_body(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 json parse_body(const http::Response& r) {
   auto j = json::parse(r.body, nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::Parse, "API response is not JSON");
@@ -142,12 +145,12 @@ json Client::list_all(const ResourceRef& ref, const std::string& ns, ListOptions
 }
 
 json Client::create(const ResourceRef& ref, const std::string& ns, const json& object) {
-  return json_call("POST", ref, "POST", path(ref, ns), object.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  return json_call("POST", ref, "POST", path(ref, ns), to_body(object), "application/json");
 }
 
 json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object) {
   if (name.empty()) throw Error(ErrorKind::Invalid, "update needs a name");
-  return json_call("PUT", ref, "PUT", path(ref, ns, name), object.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
+  return json_call("PUT", ref, "PUT", path(ref, ns, name), to_body(object), "application/json");
 }
 
 json Client::patch(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& patch,
@@ -157,7 +160,7 @@ json Client::patch(const ResourceRef& ref, const std::string& ns, const std::str
                    : type == PatchType::Json ? "application/json-patch+json"
                                              : "application/strategic-merge-patch+json";
   if (type == PatchType::Json && !patch.is_array()) throw Error(ErrorKind::Invalid, "JSON patch must be an array");
-  return json_call("PATCH", ref, "PATCH", path(ref, ns, name), patch.dump(-1, ' ', false, json::error_handler_t::replace), ct);
+  return json_call("PATCH", ref, "PATCH", path(ref, ns, name), to_body(patch), ct);
 }
 
 void Client::remove(const ResourceRef& ref, const std::string& ns, const std::string& name,
@@ -168,7 +171,7 @@ void Client::remove(const ResourceRef& ref, const std::string& ns, const std::st
     body = json{{"kind", "DeleteOptions"},
                 {"apiVersion", "v1"},
                 {"preconditions", {{"resourceVersion", precondition_rv}}}}
-               .dump(-1, ' ', false, json::error_handler_t::replace);
+               .dump();
   }
   json_call("DELETE", ref, "DELETE", path(ref, ns, name), body, body.empty() ? "" : "application/json");
 }
@@ -214,7 +217,7 @@ void Client::watch(const ResourceRef& ref, const std::string& ns, const WatchOpt
       return splitter.feed(chunk, [&](std::string_view line) {
         auto type = parse_watch_event(line, object);
         if (type == WatchEventType::Error) {
-          event_error = status_error_from_body(object.dump(-1, ' ', false, json::error_handler_t::replace), 0).with("path", p);
+          event_error = status_error_from_body(to_body(object), 0).with("path", p);
           return false;
         }
         return handler(type, object);
