@@ -34,6 +34,7 @@ struct RequestLogEntry {
   std::string path;
   std::string query;  // raw, without '?'
   std::string user;   // empty when unauthenticated
+  std::string content_type;
   int status = 0;
   std::string time;  // RFC 3339 with milliseconds, UTC
   bool watch = false;

@@ -87,6 +87,8 @@ FieldSelector parse_field_selector(const std::string& text, const ResourceType& 
 bool is_dns1123_subdomain(std::string_view s);
 bool is_dns1123_label(std::string_view s);
 bool is_valid_base64(std::string_view s);
+bool is_label_key(const std::string& k);
+bool is_label_value(const std::string& v);
 std::string base64_encode(std::string_view s);
 // MicroTime: exactly "YYYY-MM-DDTHH:MM:SS.ffffff" + "Z" or "+hh:mm"; returns the UTC form or nullopt.
 std::optional<std::string> normalize_micro_time(std::string_view s);

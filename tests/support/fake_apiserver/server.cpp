@@ -173,7 +173,7 @@ std::string generate_suffix() {
   static const char* alphabet = "bcdfghjklmnpqrstvwxz2456789";
   std::string hex = random_hex(5);
   std::string out;
-  for (char c : hex) out += alphabet[static_cast<unsigned char>(c) % 27];
+  for (int i = 0; i < 5; ++i) out += alphabet[std::stoi(hex.substr(2 * i, 2), nullptr, 16) % 27];
   return out;
 }
 
@@ -526,7 +526,29 @@ Reply FakeApiServer::Impl::discovery(const Request& req, bool& handled) {
 
 // ================= decoding and validation =================
 
+// nlohmann::json parses recursively: refuse absurd nesting before it can exhaust the stack.
+static bool nesting_ok(const std::string& body, int max_depth = 512) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (char c : body) {
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (c == '\\') escaped = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') in_string = true;
+    else if (c == '{' || c == '[') {
+      if (++depth > max_depth) return false;
+    } else if (c == '}' || c == ']') {
+      --depth;
+    }
+  }
+  return true;
+}
+
 json FakeApiServer::Impl::decode_body(const Request& req, const ResourceType& rt, bool strict) {
+  if (!nesting_ok(req.body)) throw bad_request("the object provided is unrecognized: JSON nested too deeply");
   std::string ct = req.content_type.substr(0, req.content_type.find(';'));
   json o;
   if (ct == "application/json" || ct.empty()) {
@@ -611,6 +633,35 @@ void FakeApiServer::Impl::validate_and_normalize(const ResourceType& rt, json& o
       }
     }
   }
+  if (md.contains("labels") && md["labels"].is_object()) {
+    for (auto it = md["labels"].begin(); it != md["labels"].end(); ++it) {
+      if (!is_label_key(it.key())) {
+        causes.push_back({"FieldValueInvalid", "metadata.labels",
+                          "Invalid value: \"" + it.key().substr(0, 300) +
+                              "\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start "
+                              "and end with an alphanumeric character"});
+      }
+      std::string v = it->get<std::string>();
+      if (!is_label_value(v)) {
+        causes.push_back({"FieldValueInvalid", "metadata.labels",
+                          "Invalid value: \"" + v.substr(0, 300) +
+                              (v.size() > 63 ? "\": must be no more than 63 characters"
+                                             : "\": a valid label must be an empty string or consist of alphanumeric "
+                                               "characters, '-', '_' or '.', and must start and end with an "
+                                               "alphanumeric character")});
+      }
+    }
+  }
+  if (md.contains("annotations") && md["annotations"].is_object()) {
+    std::size_t total = 0;
+    for (auto it = md["annotations"].begin(); it != md["annotations"].end(); ++it) {
+      total += it.key().size() + it->get<std::string>().size();
+    }
+    if (total > 256 * 1024) {
+      causes.push_back({"FieldValueTooLong", "metadata.annotations",
+                        "Too long: must have at most 262144 bytes"});
+    }
+  }
   if (rt.kind == "Secret") {
     std::string decode_prefix = "Secret in version \"v1\" cannot be handled as a Secret: ";
     if (o.contains("data") && !o["data"].is_null()) {
@@ -648,7 +699,7 @@ void FakeApiServer::Impl::validate_and_normalize(const ResourceType& rt, json& o
     if (o.contains("data") && o["data"].is_object()) {
       static const std::regex key_re(R"(^[-._a-zA-Z0-9]+$)");
       for (auto it = o["data"].begin(); it != o["data"].end(); ++it) {
-        if (!std::regex_match(it.key(), key_re)) {
+        if (it.key().empty() || it.key().size() > 253 || !std::regex_match(it.key(), key_re)) {
           causes.push_back({"FieldValueInvalid", "data[" + it.key() + "]",
                             "Invalid value: \"" + it.key() +
                                 "\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' "
@@ -951,7 +1002,7 @@ Reply FakeApiServer::Impl::do_delete(const Request& req, const ResourceType& rt,
                                      const std::string& name) {
   json opts_body = json::object();
   if (!req.body.empty()) {
-    opts_body = json::parse(req.body, nullptr, false);
+    opts_body = nesting_ok(req.body) ? json::parse(req.body, nullptr, false) : json(json::value_t::discarded);
     if (opts_body.is_discarded() || !opts_body.is_object()) {
       throw bad_request("the object provided is unrecognized (" + req.body.substr(0, 30) + "): invalid DeleteOptions");
     }
@@ -1280,7 +1331,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
                      "application/json-patch+json, application/merge-patch+json, "
                      "application/strategic-merge-patch+json (server-side apply is not supported by this fake)");
     }
-    json patch = json::parse(req.body, nullptr, false);
+    json patch = nesting_ok(req.body) ? json::parse(req.body, nullptr, false) : json(json::value_t::discarded);
     if (patch.is_discarded()) throw bad_request("error decoding patch: invalid character in JSON input");
     json current;
     {
@@ -1327,7 +1378,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
 
 void FakeApiServer::Impl::log_request(const Request& req, int status, bool watch) {
   std::lock_guard lk(log_mu);
-  request_log.push_back({req.method, req.path, req.query, req.user, status, rfc3339_now(true), watch});
+  request_log.push_back({req.method, req.path, req.query, req.user, req.content_type, status, rfc3339_now(true), watch});
 }
 
 // ================= control API =================
@@ -1344,7 +1395,7 @@ std::pair<int, std::string> FakeApiServer::Impl::control(const std::string& meth
       std::lock_guard lk(log_mu);
       for (const auto& e : request_log) {
         a.push_back({{"method", e.method}, {"path", e.path}, {"query", e.query}, {"user", e.user},
-                     {"status", e.status}, {"time", e.time}, {"watch", e.watch}});
+                     {"content_type", e.content_type}, {"status", e.status}, {"time", e.time}, {"watch", e.watch}});
       }
       return {200, a.dump()};
     }

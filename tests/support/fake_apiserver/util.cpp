@@ -164,6 +164,8 @@ LabelSelector parse_label_selector(const std::string& text) {
   auto fail = [&](const std::string& why) {
     return bad_request("unable to parse requirement: " + why);
   };
+  // libstdc++'s regex recurses per character: bound the input before matching it.
+  if (text.size() > 4096) throw fail("selector too long");
   for (const auto& raw : split_terms(text)) {
     std::string term = trim(raw);
     if (term.empty()) throw fail("found '', expected: identifier");
@@ -239,6 +241,7 @@ bool LabelSelector::matches(const json& object) const {
 FieldSelector parse_field_selector(const std::string& text, const ResourceType& rt) {
   FieldSelector sel;
   if (trim(text).empty()) return sel;
+  if (text.size() > 4096) throw bad_request("invalid selector: too long");
   for (const auto& raw : split_terms(text)) {
     std::string term = trim(raw);
     FieldRequirement r;
@@ -279,6 +282,9 @@ bool FieldSelector::matches(const json& object) const {
 }
 
 // ---- validation ----
+
+bool is_label_key(const std::string& k) { return valid_label_key(k); }
+bool is_label_value(const std::string& v) { return valid_label_value(v); }
 
 bool is_dns1123_label(std::string_view s) {
   static const std::regex re(R"(^[a-z0-9]([-a-z0-9]*[a-z0-9])?$)");
@@ -341,7 +347,7 @@ std::optional<std::string> normalize_micro_time(std::string_view s) {
   // Go layout "2006-01-02T15:04:05.000000Z07:00": the fraction has exactly six digits.
   static const std::regex re(R"(^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.(\d{6})(Z|[+-]\d{2}:\d{2})$)");
   std::cmatch m;
-  if (!std::regex_match(s.begin(), s.end(), m, re)) return std::nullopt;
+  if (s.size() > 40 || !std::regex_match(s.begin(), s.end(), m, re)) return std::nullopt;
   std::tm tm{};
   tm.tm_year = std::stoi(m[1]) - 1900;
   tm.tm_mon = std::stoi(m[2]) - 1;
