@@ -36,9 +36,18 @@ Asn1StringPtr make_serial(const Bytes& requested) {
 }
 
 void set_time(X509* cert, TimePoint t, bool before) {
-  const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
-  Asn1StringPtr time(ASN1_TIME_set(nullptr, static_cast<time_t>(secs)));
-  if (!time) detail::throw_openssl(ErrorKind::Invalid, "validity time out of range");
+  Asn1StringPtr time;
+  if (t == TimePoint::max()) {
+    // RFC 5280 §4.1.2.5: "no well-defined expiration date".
+    time.reset(ASN1_TIME_new());
+    if (!time || ASN1_TIME_set_string(time.get(), "99991231235959Z") != 1) {
+      detail::throw_openssl(ErrorKind::Internal, "cannot set GeneralizedTime");
+    }
+  } else {
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+    time.reset(ASN1_TIME_set(nullptr, static_cast<time_t>(secs)));
+    if (!time) detail::throw_openssl(ErrorKind::Invalid, "validity time out of range");
+  }
   const int ok = before ? X509_set1_notBefore(cert, time.get()) : X509_set1_notAfter(cert, time.get());
   if (ok != 1) detail::throw_openssl(ErrorKind::Internal, "cannot set validity");
 }

@@ -19,7 +19,7 @@ struct CertificateSpec {
   // Subject CN; when empty, the first DNS name if it fits 64 bytes, else no subject CN.
   std::string common_name;
   TimePoint not_before{};
-  TimePoint not_after{};
+  TimePoint not_after{};  // TimePoint::max() → 99991231235959Z ("no well-defined expiration")
   bool is_ca = false;  // basicConstraints CA:TRUE + keyCertSign/cRLSign, else a TLS server leaf
   // DER INTEGER content octets; empty → 16 random bytes with the top bit cleared (positive).
   Bytes serial;

@@ -36,7 +36,14 @@ TimePoint to_time_point(const ASN1_TIME* t) {
   const year_month_day ymd{year{tm.tm_year + 1900}, month{static_cast<unsigned>(tm.tm_mon + 1)},
                            day{static_cast<unsigned>(tm.tm_mday)}};
   if (!ymd.ok()) throw Error(ErrorKind::Parse, "certificate has an invalid validity date");
-  return sys_days{ymd} + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec};
+  const sys_seconds secs = sys_days{ymd} + hours{tm.tm_hour} + minutes{tm.tm_min} + seconds{tm.tm_sec};
+  // system_clock counts nanoseconds here (years 1678..2262); RFC 5280's "no expiry" 99991231235959Z and
+  // other far dates saturate instead of overflowing.
+  constexpr auto kMax = duration_cast<seconds>(TimePoint::max().time_since_epoch());
+  constexpr auto kMin = duration_cast<seconds>(TimePoint::min().time_since_epoch());
+  if (secs.time_since_epoch() >= kMax) return TimePoint::max();
+  if (secs.time_since_epoch() <= kMin) return TimePoint::min();
+  return TimePoint(duration_cast<TimePoint::duration>(secs.time_since_epoch()));
 }
 
 std::string name_cn(const X509_NAME* name) {

@@ -25,6 +25,7 @@ class Certificate {
   // Takes one more reference on an existing X509.
   static Certificate from_native(X509* cert);
 
+  // Saturate at TimePoint::min()/max() for dates system_clock cannot hold (e.g. 99991231235959Z).
   TimePoint not_before() const;
   TimePoint not_after() const;
   // dNSName SANs, lower-cased, in certificate order.

@@ -76,6 +76,15 @@ TEST_CASE("validity after 2049 (GeneralizedTime) reads back exactly", "[crypto][
   CHECK(cert.not_after() == y2100);
 }
 
+TEST_CASE("99991231235959Z (no expiry) saturates instead of overflowing", "[crypto][x509]") {
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const Certificate cert = make_self_signed(key, {"a.example"}, kNow, TimePoint::max());
+  CHECK(cert.not_after() == TimePoint::max());
+  CHECK(cert.not_before() == kNow);
+  CHECK(Certificate::from_der(cert.to_der()).not_after() == TimePoint::max());
+  CHECK(verify_chain({cert}, {cert.to_pem()}, kNow + 24h * 365 * 100).ok);
+}
+
 TEST_CASE("key_matches_certificate detects mismatches across algorithms", "[crypto][x509]") {
   const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
   const PrivateKey other = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
