@@ -64,7 +64,13 @@ bool read_marker(std::string_view text, std::size_t& pos, std::string_view prefi
   const std::size_t close = text.find(kDashes, start);
   const std::size_t eol = text.find('\n', start);
   if (close == std::string_view::npos || (eol != std::string_view::npos && eol < close)) return false;
-  label.assign(text.substr(start, close - start));
+  const std::string_view candidate = text.substr(start, close - start);
+  // RFC 7468 labels: short, printable, no hyphen. Anything else is garbage (and never echoed back).
+  if (candidate.empty() || candidate.size() > 64) return false;
+  for (char c : candidate) {
+    if (c < 0x20 || c > 0x7e || c == '-') return false;
+  }
+  label.assign(candidate);
   pos = close + kDashes.size();
   return true;
 }

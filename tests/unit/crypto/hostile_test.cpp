@@ -1,10 +1,13 @@
 // Hostile input: every parser must answer garbage with a clear core::Error, never a crash.
+#include <atomic>
 #include <random>
+#include <thread>
 
 #include <catch2/catch.hpp>
 
 #include "crypto/csr.hpp"
 #include "crypto/key.hpp"
+#include "crypto/sign.hpp"
 #include "crypto/x509.hpp"
 #include "test_util.hpp"
 
@@ -170,4 +173,44 @@ TEST_CASE("mutated certificate DER never crashes the parser or inspection", "[cr
     }
   }
   CHECK(parsed > 0);  // some mutations (e.g. in the signature) still parse: inspection ran on them
+}
+
+TEST_CASE("PEM labels must be short and printable", "[crypto][hostile]") {
+  const std::string long_label(200, 'A');
+  const std::string text = "-----BEGIN " + long_label + "-----\nAAAA\n-----END " + long_label + "-----\n";
+  try {
+    (void)parse_pem_chain(text);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Parse);
+    CHECK_THAT(e.what(), !Catch::Contains(long_label));
+  }
+  REQUIRE_CRYPTO_ERROR(parse_pem_chain(std::string("-----BEGIN CERT\x01-----\nAAAA\n-----END CERT\x01-----\n")),
+                       ErrorKind::Parse);
+}
+
+TEST_CASE("shared keys and certificates are safe to use from several threads", "[crypto][threads]") {
+  const TestCa root = make_root("Root");
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const Certificate leaf = issue_certificate(root.key, root.cert, key.public_key(), {"a.example"}, kNow, 24h);
+  const std::string pem = leaf.to_pem();
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string input = "t" + std::to_string(t) + "-" + std::to_string(i);
+        const Bytes sig = sign(key, input);
+        if (!verify(key.public_key(), input, sig)) ++failures;
+        if (!key_matches_certificate(key, leaf)) ++failures;
+        if (Certificate::from_pem(pem).dns_names() != std::vector<std::string>{"a.example"}) ++failures;
+        if (!verify_chain({leaf}, {root.cert.to_pem()}, kNow + 1h)) ++failures;
+        if (issue_certificate(root.key, root.cert, key.public_key(), {input + ".example"}, kNow, 24h).dns_names().size() != 1) {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(failures.load() == 0);
 }
