@@ -4,6 +4,8 @@
     check_manifests.py overlay ingress-nginx|f5-nginx|traefik|haproxy
     check_manifests.py variant native-sidecar|namespaced
     check_manifests.py prometheusrule        # the PrometheusRule object carries the rules file's groups
+    check_manifests.py runbook               # every alert is complete and has its docs/runbook.md section
+    check_manifests.py cli PATH/acme-sidecar # the flags and ACME_SIDECAR_* settings exist in the CLI
 
 Prints one line per check and "N passed, N failed"; exit status 1 on any failure.
 """
@@ -140,6 +142,10 @@ def check_container(c, docs, sidecar, expect_class=None, expect_http=None, expec
         c.equal("ingress class", data.get("ACME_SIDECAR_INGRESS_CLASS"), expect_class)
         c.equal("controller HTTP address", data.get("ACME_SIDECAR_CONTROLLER_HTTP"), expect_http)
         c.equal("controller HTTPS address", data.get("ACME_SIDECAR_CONTROLLER_HTTPS"), expect_https)
+    defined = set(data) | set(env)
+    refs_in_args = {m for a in args for m in re.findall(r"\$\((\w+)\)", a)}
+    c.check("every $(VAR) in args is defined (else Kubernetes passes it literally)", refs_in_args <= defined,
+            f"undefined: {sorted(refs_in_args - defined)}")
     c.check("every setting is an ACME_SIDECAR_ environment twin",
             all(k.startswith("ACME_SIDECAR_") for k in data), f"keys {sorted(data)}")
     c.equal("ports", sc.get("ports"), [{"name": "acme-metrics", "containerPort": 9402, "protocol": "TCP"}])
@@ -394,12 +400,35 @@ def check_runbook(c):
         c.check(f"{name} has a for: duration", bool(by_name.get(name, {}).get("for")))
 
 
+def check_cli(c, binary):
+    """Every flag the manifests pass and every ACME_SIDECAR_* setting they set exists in the CLI."""
+    out = subprocess.run([binary, "--help"], capture_output=True, text=True)
+    c.check(f"{binary} --help runs", out.returncode == 0, out.stderr[-500:])
+    help_text = out.stdout
+    sources = [ROOT / "manifests/overlays" / o for o in OVERLAYS] + \
+              [ROOT / "tests/manifests/variants" / v for v in ("native-sidecar", "namespaced", "user-overlay")]
+    for src in sources:
+        docs = render(src)
+        dep = by_kind(docs, "Deployment")[0]
+        spec = dep["spec"]["template"]["spec"]
+        sc = [x for x in (spec.get("containers") or []) + (spec.get("initContainers") or []) if x["name"] == "acme-sidecar"][0]
+        flags = {a.split("=", 1)[0] for a in sc.get("args", [])}
+        missing = sorted(f for f in flags if not re.search(re.escape(f) + r"[ ,\n]", help_text))
+        c.check(f"{src.name}: every flag in args is a flag of acme-sidecar", not missing, f"unknown: {missing}")
+        cms = {d["metadata"]["name"]: d for d in by_kind(docs, "ConfigMap")}
+        keys = set(cms[sc["envFrom"][0]["configMapRef"]["name"]].get("data", {}))
+        missing = sorted(k for k in keys if f"(Env:{k})" not in help_text)
+        c.check(f"{src.name}: every ACME_SIDECAR_* setting is an environment twin of a flag", not missing, f"unknown: {missing}")
+
+
 def main(argv):
     c = Checker()
     if len(argv) == 3 and argv[1] == "overlay" and argv[2] in OVERLAYS:
         check_overlay(c, argv[2])
     elif len(argv) == 3 and argv[1] == "variant":
         check_variant(c, argv[2])
+    elif len(argv) == 3 and argv[1] == "cli":
+        check_cli(c, argv[2])
     elif len(argv) == 2 and argv[1] == "runbook":
         check_runbook(c)
     elif len(argv) == 2 and argv[1] == "prometheusrule":
