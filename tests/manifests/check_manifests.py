@@ -428,6 +428,9 @@ def main(argv):
     elif len(argv) == 3 and argv[1] == "variant":
         check_variant(c, argv[2])
     elif len(argv) == 3 and argv[1] == "cli":
+        if not os.access(argv[2], os.X_OK):
+            print(f"skipped: {argv[2]} is not built (build the acme-sidecar target)")
+            return 77  # ctest SKIP_RETURN_CODE
         check_cli(c, argv[2])
     elif len(argv) == 2 and argv[1] == "runbook":
         check_runbook(c)
