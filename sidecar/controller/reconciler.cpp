@@ -90,20 +90,32 @@ std::size_t Reconciler::desired_count() const {
   return core::desired_certificates(deps_.ingresses.list(""), desired_config()).certificates.size();
 }
 
-void Reconciler::emit_once(const core::IngressRef& ref, EventType type, std::string_view reason,
-                           const std::string& message) {
+bool Reconciler::emit_once(const std::string& cert_key, const core::IngressRef& ref, EventType type,
+                           std::string_view reason, const std::string& message) {
   {
     std::lock_guard lock(mu_);
-    if (!emitted_.insert(ref.key() + "|" + std::string(reason) + "|" + message).second) return;
+    if (!emitted_.insert(cert_key + "|" + ref.key() + "|" + std::string(reason) + "|" + message).second) return false;
   }
   deps_.events.event(ref, type, reason, message);
+  return true;
+}
+
+void Reconciler::forget_skip_and_refusal(const std::string& cert_key) {
+  // Healthy again: a Skipped / refused state that comes back later is reported again. Name and annotation
+  // warnings stay remembered: they describe the Ingress, which has not changed.
+  std::lock_guard lock(mu_);
+  auto prefix = cert_key + "|";
+  std::erase_if(emitted_, [&](const std::string& e) {
+    return e.compare(0, prefix.size(), prefix) == 0 &&
+           (e.find("|Skipped|") != std::string::npos || e.find("|Failed|") != std::string::npos);
+  });
 }
 
 void Reconciler::emit_all(const core::DesiredCertificate& d, EventType type, std::string_view reason,
                           const std::string& message, bool once) {
   for (const auto& ref : d.sources) {
     if (once) {
-      emit_once(ref, type, reason, message);
+      emit_once(d.key(), ref, type, reason, message);
     } else {
       deps_.events.event(ref, type, reason, message);
     }
@@ -154,7 +166,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   auto state = core::desired_certificates(deps_.ingresses.list(ns), desired_config());
   for (const auto& issue : state.issues) {
-    emit_once(issue.ingress, EventType::Warning, "InvalidTLS", issue.message);
+    emit_once("", issue.ingress, EventType::Warning, "InvalidTLS", issue.message);
   }
   auto it = state.certificates.find(key);
   if (it == state.certificates.end()) {
@@ -179,23 +191,15 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
                    (rejected.problem == core::NameProblem::Wildcard || rejected.problem == core::NameProblem::IpAddress
                         ? " (cannot be validated with http-01)"
                         : " (not a valid DNS name)");
-    size_t before;
-    {
-      std::lock_guard lock(mu_);
-      before = emitted_.size();
-    }
-    emit_once(rejected.source, EventType::Warning, "NameRejected", message);
-    bool fresh;
-    {
-      std::lock_guard lock(mu_);
-      fresh = emitted_.size() != before;
-    }
-    if (fresh) {
+    bool sent = emit_once(key, rejected.source, EventType::Warning, "NameRejected", message);
+    if (sent) {
       log.warn("host rejected", {{"host", rejected.name}, {"reason", string_of(core::to_string(rejected.problem))}});
       if (deps_.observer) deps_.observer->name_rejected(core::to_string(rejected.problem));
     }
   }
-  for (const auto& issue : desired.issues) emit_once(issue.ingress, EventType::Warning, "AnnotationConflict", issue.message);
+  for (const auto& issue : desired.issues) {
+    emit_once(key, issue.ingress, EventType::Warning, "AnnotationConflict", issue.message);
+  }
 
   CertificateReport rep;
   rep.namespace_name = ns;
@@ -245,6 +249,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
     case Action::None: {
       rep.ready = true;
       report(rep);
+      forget_skip_and_refusal(key);
       {
         std::lock_guard lock(mu_);
         failed_request_.erase(key);
@@ -332,9 +337,8 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
   {
     std::lock_guard lock(mu_);
     failed_request_.erase(key);
-    // Refusals and failures may be reported again if they recur after this success.
-    std::erase_if(emitted_, [](const std::string& e) { return e.find("|Failed|") != std::string::npos; });
   }
+  forget_skip_and_refusal(key);
   if (deps_.observer) deps_.observer->issuance("success", decision.reason, elapsed());
   CertificateReport done = rep;
   done.ready = true;

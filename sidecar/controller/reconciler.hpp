@@ -67,7 +67,10 @@ class Reconciler {
 
  private:
   core::DesiredConfig desired_config() const;
-  void emit_once(const core::IngressRef& ref, EventType type, std::string_view reason, const std::string& message);
+  // Sends an Event unless the same one was sent for this certificate before; true when sent.
+  bool emit_once(const std::string& cert_key, const core::IngressRef& ref, EventType type, std::string_view reason,
+                 const std::string& message);
+  void forget_skip_and_refusal(const std::string& cert_key);
   void emit_all(const core::DesiredCertificate& d, EventType type, std::string_view reason,
                 const std::string& message, bool once);
   // One create/update with resourceVersion, re-reading on Conflict/AlreadyExists (bounded). False when the
@@ -82,7 +85,7 @@ class Reconciler {
   ReconcilerConfig config_;
 
   mutable std::mutex mu_;
-  std::set<std::string> emitted_;                     // (ingress, reason, message) already sent as Event
+  std::set<std::string> emitted_;  // "certkey|ingress|reason|message" already sent as Event
   std::map<std::string, std::string> failed_request_;  // key -> fingerprint of the last failed issuance
   std::map<std::string, std::pair<std::pair<core::TimePoint, core::TimePoint>, double>> ari_points_;
   std::set<std::string> reported_;  // keys with a certificate_status report
