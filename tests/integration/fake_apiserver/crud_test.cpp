@@ -210,9 +210,13 @@ TEST_CASE("fake_apiserver: hostile input gets the real server's 400/404/405/415/
   r = f.put(kSecrets, secret("x"));
   CHECK(r.status == 405);
 
-  r = f.req("POST", kSecrets, std::string("k8s\0\x0a", 5), "application/vnd.kubernetes.protobuf");
+  r = f.req("POST", kSecrets, "{}", "application/cbor");
   CHECK(r.status == 415);
   CHECK(r.j["reason"] == "UnsupportedMediaType");
+  r = f.req("POST", kSecrets, std::string("k8s\0\x0a", 5), "application/vnd.kubernetes.protobuf");
+  CHECK(r.status == 400);  // truncated protobuf
+  r = f.req("POST", kSecrets, "not protobuf", "application/vnd.kubernetes.protobuf");
+  CHECK(r.status == 400);
 
   REQUIRE(f.post(kSecrets, secret("p")).status == 201);
   r = f.req("PATCH", std::string(kSecrets) + "/p", "{}", "text/plain");
@@ -586,4 +590,51 @@ TEST_CASE("fake_apiserver: cluster-scoped kinds, namespace deletion, events in b
   CHECK(d.j["kind"] == "Namespace");
   CHECK(f.get("/api/v1/namespaces/team/configmaps/c").status == 404);
   CHECK(f.get("/api/v1/namespaces/team").status == 404);
+}
+
+namespace {
+
+std::string pb_len(int field, const std::string& bytes) {
+  std::string out(1, static_cast<char>(field << 3 | 2));
+  std::size_t n = bytes.size();
+  do {
+    unsigned char b = n & 0x7f;
+    n >>= 7;
+    out += static_cast<char>(n ? b | 0x80 : b);
+  } while (n);
+  return out + bytes;
+}
+
+std::string k8s_pb(const std::string& api_version, const std::string& kind, const std::string& raw) {
+  return std::string("k8s\0", 4) + pb_len(1, pb_len(1, api_version) + pb_len(2, kind)) + pb_len(2, raw);
+}
+
+}  // namespace
+
+TEST_CASE("fake_apiserver: protobuf bodies for Secret/ConfigMap/Namespace decode; other kinds are 415",
+          "[fake_apiserver]") {
+  Fixture f;
+  // v1.Secret{metadata{name: "pb", labels{a: b}}, data{k: "\x00\xff"}, type: "Opaque"}
+  std::string meta = pb_len(1, "pb") + pb_len(11, pb_len(1, "a") + pb_len(2, "b"));
+  std::string raw = pb_len(1, meta) + pb_len(2, pb_len(1, "k") + pb_len(2, std::string("\x00\xff", 2))) + pb_len(3, "Opaque");
+  auto r = f.req("POST", kSecrets, k8s_pb("v1", "Secret", raw), "application/vnd.kubernetes.protobuf");
+  INFO(r.body);
+  REQUIRE(r.status == 201);
+  CHECK(r.j["metadata"]["name"] == "pb");
+  CHECK(r.j["metadata"]["labels"]["a"] == "b");
+  CHECK(r.j["data"]["k"] == "AP8=");
+  std::string cm = pb_len(1, pb_len(1, "cm")) + pb_len(2, pb_len(1, "x") + pb_len(2, "y"));
+  r = f.req("POST", kConfigMaps, k8s_pb("v1", "ConfigMap", cm), "application/vnd.kubernetes.protobuf");
+  REQUIRE(r.status == 201);
+  CHECK(r.j["data"]["x"] == "y");
+  r = f.req("POST", "/api/v1/namespaces", k8s_pb("v1", "Namespace", pb_len(1, pb_len(1, "pbns"))),
+            "application/vnd.kubernetes.protobuf");
+  CHECK(r.status == 201);
+  r = f.req("POST", kIngresses, k8s_pb("networking.k8s.io/v1", "Ingress", pb_len(1, pb_len(1, "i"))),
+            "application/vnd.kubernetes.protobuf");
+  CHECK(r.status == 415);
+  CHECK(r.j["message"].get<std::string>().find("use kubectl create/apply -f") != std::string::npos);
+  // The kind in the envelope must match the endpoint.
+  r = f.req("POST", kSecrets, k8s_pb("v1", "ConfigMap", cm), "application/vnd.kubernetes.protobuf");
+  CHECK(r.status == 400);
 }

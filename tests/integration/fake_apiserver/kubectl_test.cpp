@@ -279,15 +279,29 @@ TEST_CASE("fake_apiserver kubectl: 403 under a policy", "[fake_apiserver][kubect
   CHECK(r.output.find("cannot delete resource \"configmaps\"") != std::string::npos);
 }
 
-TEST_CASE("fake_apiserver kubectl: create generators send protobuf and get a clear 415", "[fake_apiserver][kubectl]") {
+TEST_CASE("fake_apiserver kubectl: create secret|configmap|namespace generators (protobuf bodies)",
+          "[fake_apiserver][kubectl]") {
   if (!have_kubectl()) return;
   Cluster c;
-  auto r = c.kubectl({"create", "secret", "generic", "g", "--from-literal=a=b"});
+  auto r = c.kubectl({"create", "namespace", "team"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+  r = c.kubectl({"create", "secret", "generic", "g", "-n", "team", "--from-literal=user=admin", "--type=example.com/x"});
+  CHECK(r.status == 0);
+  r = c.kubectl({"get", "secret", "g", "-n", "team", "-o", "json"});
+  REQUIRE(r.status == 0);
+  auto s = json::parse(r.output);
+  CHECK(s["data"]["user"] == "YWRtaW4=");
+  CHECK(s["type"] == "example.com/x");
+  r = c.kubectl({"create", "configmap", "cm", "--from-literal=a=b"});
+  CHECK(r.status == 0);
+  CHECK(c.kubectl({"get", "configmap", "cm", "-o", "jsonpath={.data.a}"}).output == "b");
+  // Kinds without a protobuf decoder get a clear 415 pointing at the -f form.
+  r = c.kubectl({"create", "ingress", "web", "--rule=a.example.com/=svc:80"});
   CHECK(r.status != 0);
   CHECK(r.output.find("use kubectl create/apply -f") != std::string::npos);
-  // The -f form of the same object works.
-  r = c.kubectl({"create", "secret", "generic", "g", "--from-literal=a=b", "--dry-run=client", "-o", "yaml"});
+  r = c.kubectl({"create", "ingress", "web", "--rule=a.example.com/=svc:80", "--dry-run=client", "-o", "yaml"});
   REQUIRE(r.status == 0);
-  r = c.kubectl({"create", "-f", c.file("g.yaml", r.output)});
+  r = c.kubectl({"create", "-f", c.file("ing.yaml", r.output)});
   CHECK(r.status == 0);
 }

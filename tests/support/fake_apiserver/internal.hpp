@@ -94,6 +94,9 @@ std::string base64_encode(std::string_view s);
 std::optional<std::string> normalize_micro_time(std::string_view s);
 std::string rfc3339_now(bool millis = false);
 
+// Decodes kubectl's protobuf bodies for v1 Secret/ConfigMap/Namespace into JSON (ApiError 400/415 otherwise).
+json decode_k8s_protobuf(std::string_view body);
+
 // Patches.
 json apply_merge_patch(const json& target, const json& patch);
 json apply_strategic_merge_patch(const json& target, const json& patch);

@@ -563,11 +563,12 @@ json FakeApiServer::Impl::decode_body(const Request& req, const ResourceType& rt
     } catch (const std::exception& e) {
       throw bad_request(std::string("the object provided is unrecognized: error converting YAML to JSON: ") + e.what());
     }
+  } else if (ct == "application/vnd.kubernetes.protobuf") {
+    o = decode_k8s_protobuf(req.body);
   } else {
     throw ApiError(415, "UnsupportedMediaType",
                    "the body of the request was in an unknown format - accepted media types include: "
-                   "application/json, application/yaml (this fake API server does not decode " +
-                       ct + "; use kubectl create/apply -f)");
+                   "application/json, application/yaml, application/vnd.kubernetes.protobuf");
   }
   if (!o.is_object()) throw bad_request("the object provided is unrecognized: not a JSON object");
   for (const char* f : {"kind", "apiVersion"}) {
