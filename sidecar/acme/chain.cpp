@@ -4,8 +4,6 @@
 #include <cctype>
 #include <set>
 
-#include <openssl/x509.h>
-
 #include "core/error.hpp"
 
 namespace acme_sidecar::acme {
@@ -22,15 +20,6 @@ std::string join(const std::set<std::string>& s) {
   std::string out;
   for (const auto& n : s) out += (out.empty() ? "" : ",") + n;
   return out.size() > 300 ? out.substr(0, 300) + "..." : out;
-}
-// Is `cert` signed by `issuer`'s key (and named by it)?
-bool issued_by(const crypto::Certificate& cert, const crypto::Certificate& issuer) {
-  if (X509_NAME_cmp(X509_get_issuer_name(cert.native()), X509_get_subject_name(issuer.native())) != 0) return false;
-  EVP_PKEY* pk = X509_get0_pubkey(issuer.native());
-  return pk && X509_verify(cert.native(), pk) == 1;
-}
-bool self_issued(const crypto::Certificate& cert) {
-  return X509_NAME_cmp(X509_get_issuer_name(cert.native()), X509_get_subject_name(cert.native())) == 0;
 }
 }  // namespace
 
@@ -50,11 +39,11 @@ std::vector<crypto::Certificate> check_chain(std::string_view pem, const std::ve
   if (want != got)
     throw Error(ErrorKind::Crypto, "certificate from the CA is for other names",
                 {{"requested", join(want)}, {"issued", join(got)}});
-  if (chain.size() == 1 && !self_issued(leaf))
+  if (chain.size() == 1 && !crypto::self_issued(leaf))
     throw Error(ErrorKind::Crypto, "certificate chain from the CA is truncated: the leaf comes without its issuer",
                 {{"issuer", leaf.issuer_cn()}});
   for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
-    if (!issued_by(chain[i], chain[i + 1]))
+    if (!crypto::issued_by(chain[i], chain[i + 1]))
       throw Error(ErrorKind::Crypto, "certificate chain from the CA is broken: certificate " + std::to_string(i) +
                                          " is not signed by certificate " + std::to_string(i + 1));
   }

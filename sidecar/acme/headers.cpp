@@ -35,7 +35,8 @@ std::optional<Link> parse_one(std::string_view v, std::size_t& pos, std::string_
     return std::nullopt;
   }
   Link link;
-  link.url = resolve_url(base, v.substr(pos + 1, close - pos - 1));
+  auto ref = trim(v.substr(pos + 1, close - pos - 1));
+  if (!ref.empty()) link.url = resolve_url(base, ref);  // an empty URL is skipped by the caller
   pos = close + 1;
   // Parameters until the next comma outside quotes.
   while (pos < v.size() && v[pos] != ',') {
