@@ -1380,6 +1380,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
 void FakeApiServer::Impl::log_request(const Request& req, int status, bool watch) {
   std::lock_guard lk(log_mu);
   request_log.push_back({req.method, req.path, req.query, req.user, req.content_type, status, rfc3339_now(true), watch});
+  if (request_log.size() > 100000) request_log.erase(request_log.begin(), request_log.begin() + 10000);
 }
 
 // ================= control API =================
@@ -1555,7 +1556,7 @@ void FakeApiServer::start() {
   int threads = d.opts.threads;
   d.api->new_task_queue = [threads] { return new httplib::ThreadPool(static_cast<std::size_t>(threads)); };
   d.api->set_keep_alive_max_count(1000);
-  d.api->set_keep_alive_timeout(30);
+  d.api->set_keep_alive_timeout(10);  // an idle keep-alive connection holds a worker and delays stop()
   d.api->set_read_timeout(30);
 
   auto handler = [this](const httplib::Request& hreq, httplib::Response& res) {
