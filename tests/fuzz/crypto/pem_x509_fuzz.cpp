@@ -7,6 +7,8 @@
 #include "core/error.hpp"
 #include "crypto/csr.hpp"
 #include "crypto/encoding.hpp"
+#include "crypto/jwk.hpp"
+#include "crypto/sign.hpp"
 #include "crypto/key.hpp"
 #include "crypto/x509.hpp"
 
@@ -69,5 +71,29 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   });
   guarded([&] { (void)base64_decode(text); });
   guarded([&] { (void)hex_decode(text); });
+
+  // JWS signature handling: fixed-width raw R||S and DER must round-trip; verify never throws on junk.
+  guarded([&] {
+    const Bytes raw = ecdsa_der_to_raw(bytes, 32);
+    if (raw.size() != 64) __builtin_trap();
+  });
+  guarded([&] { (void)ecdsa_raw_to_der(bytes); });
+  {
+    static const PrivateKey p256 = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+    static const PublicKey p256_pub = p256.public_key();
+    if (verify(p256_pub, std::string_view("fixed input"), bytes)) __builtin_trap();  // forging is not expected
+  }
+  // JWK members: "crv x y" or "n e" separated by spaces.
+  const std::size_t sp1 = text.find(' ');
+  const std::size_t sp2 = sp1 == std::string_view::npos ? sp1 : text.find(' ', sp1 + 1);
+  if (sp2 != std::string_view::npos) {
+    guarded([&] {
+      (void)jwk_json(ec_public_key_from_jwk(text.substr(0, sp1), text.substr(sp1 + 1, sp2 - sp1 - 1),
+                                            text.substr(sp2 + 1)));
+    });
+  }
+  if (sp1 != std::string_view::npos) {
+    guarded([&] { (void)jwk_json(rsa_public_key_from_jwk(text.substr(0, sp1), text.substr(sp1 + 1))); });
+  }
   return 0;
 }

@@ -1,6 +1,8 @@
 #include "crypto/x509.hpp"
 
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
+#include <openssl/x509.h>
 
 #include "crypto/csr.hpp"
 #include "crypto/mint.hpp"
@@ -209,4 +211,38 @@ TEST_CASE("minting many leaves from one CA works (benchmark path)", "[crypto][mi
   }
   std::sort(fingerprints.begin(), fingerprints.end());
   CHECK(std::unique(fingerprints.begin(), fingerprints.end()) == fingerprints.end());
+}
+
+TEST_CASE("odd but parseable certificates: negative serial, no SAN, unsupported key type", "[crypto][x509]") {
+  const TestCa root = make_root("Root");
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+
+  CertificateSpec spec;
+  spec.common_name = "only-cn";
+  spec.not_before = kNow;
+  spec.not_after = kNow + 24h;
+  spec.serial = Bytes{0xff};  // INTEGER -1: not allowed by RFC 5280, seen in the wild
+  const Certificate odd = issue_certificate(root.key, root.cert, key.public_key(), spec);
+  CHECK(odd.serial_bytes() == Bytes{0xff});
+  CHECK(odd.serial_hex() == "-1");
+  CHECK(odd.dns_names().empty());
+  CHECK(odd.ip_addresses().empty());
+  CHECK(odd.subject_cn() == "only-cn");
+
+  // An Ed25519 leaf (built by hand: the minting API only takes supported keys).
+  EvpPkeyPtr ed(EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519"));
+  REQUIRE(ed);
+  X509Ptr x(X509_new());
+  REQUIRE(X509_set_version(x.get(), X509_VERSION_3) == 1);
+  REQUIRE(ASN1_INTEGER_set(X509_get_serialNumber(x.get()), 7) == 1);
+  REQUIRE(X509_gmtime_adj(X509_getm_notBefore(x.get()), 0) != nullptr);
+  REQUIRE(X509_gmtime_adj(X509_getm_notAfter(x.get()), 3600) != nullptr);
+  REQUIRE(X509_set_issuer_name(x.get(), X509_get_subject_name(root.cert.native())) == 1);
+  REQUIRE(X509_set_pubkey(x.get(), ed.get()) == 1);
+  REQUIRE(X509_sign(x.get(), root.key.native(), EVP_sha256()) > 0);
+  const Certificate ed_cert = Certificate::from_der(Certificate::from_native(x.get()).to_der());
+  CHECK(ed_cert.serial_hex() == "7");
+  CHECK_FALSE(key_matches_certificate(key, ed_cert));
+  REQUIRE_CRYPTO_ERROR(ed_cert.public_key(), ErrorKind::Crypto);
+  CHECK(issued_by(ed_cert, root.cert));
 }
