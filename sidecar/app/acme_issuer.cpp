@@ -1,0 +1,132 @@
+#include "app/acme_issuer.hpp"
+
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "crypto/key.hpp"
+#include "crypto/x509.hpp"
+
+namespace acme_sidecar::app {
+
+using core::Error;
+using core::ErrorKind;
+
+acme::SelfCheck make_self_check(http::HttpClient& http, HostPort controller_http, core::Clock& clock,
+                                core::Logger log, int attempts, std::chrono::milliseconds spacing) {
+  return [&http, controller_http, &clock, log, attempts, spacing](
+             const std::string& domain, const std::string& token, const std::string& key_authorization) {
+    std::string host = controller_http.host.empty() ? "127.0.0.1" : controller_http.host;
+    HostPort target{host, controller_http.port};
+    http::Request req;
+    req.url = "http://" + target.str() + "/.well-known/acme-challenge/" + token;
+    req.headers = {{"Host", domain}, {"User-Agent", "acme-sidecar self-check"}};
+    req.timeout = std::chrono::seconds(5);
+    std::string last;
+    for (int i = 0; i < attempts; ++i) {
+      try {
+        auto resp = http.send(req);
+        std::string body = resp.body;
+        while (!body.empty() && (body.back() == '\n' || body.back() == '\r' || body.back() == ' ')) body.pop_back();
+        if (resp.status == 200 && body == key_authorization) return;
+        last = "HTTP " + std::to_string(resp.status) +
+               (resp.status >= 300 && resp.status < 400 ? " redirect to " + resp.header("Location").value_or("?")
+                                                        : std::string());
+      } catch (const Error& e) {
+        last = e.what();
+      }
+      std::stop_source never;
+      clock.sleep_for(spacing, never.get_token());
+    }
+    log.warn("self-check failed", {{"domain", domain}, {"controller", target.str()}, {"answer", last}});
+    Error e(ErrorKind::Config,
+            "self-check failed: the ingress controller at " + target.str() + " did not return the challenge for " +
+                domain + " (" + last +
+                "); route /.well-known/acme-challenge/ on every host to the sidecar (see manifests/overlays)",
+            {{"domain", domain}});
+    e.acme_type = "selfCheck";
+    throw e;
+  };
+}
+
+AcmeIssuer::AcmeIssuer(acme::AcmeClient& client, acme::ChallengePublisher& publisher, OrderStateStore* orders,
+                       acme::SelfCheck self_check, std::string directory_url, core::Logger log)
+    : client_(client),
+      publisher_(publisher),
+      orders_(orders),
+      self_check_(std::move(self_check)),
+      directory_(std::move(directory_url)),
+      log_(std::move(log)) {}
+
+controller::IssuedCertificate AcmeIssuer::issue(const core::DesiredCertificate& desired,
+                                                const controller::IssueContext& ctx) {
+  const std::string key = desired.key();
+  acme::IssueRequest request;
+  request.names = desired.names;
+  if (!desired.profile.empty()) request.profile = desired.profile;
+  request.self_check = self_check_;
+  std::string replaced_fingerprint;
+  if (!ctx.replaces_pem.empty()) {
+    try {
+      auto old = crypto::parse_pem_chain(ctx.replaces_pem).front();
+      replaced_fingerprint = old.sha256_fingerprint_hex();
+      if (client_.supports_renewal_info()) request.replaces = crypto::ari_cert_id(old);
+    } catch (const std::exception&) {
+      // An unparsable old certificate just means no "replaces".
+    }
+  }
+
+  acme::IssuedCertificate result;
+  bool done = false;
+  if (orders_) {
+    if (auto state = orders_->load(key)) {
+      if (state->names == desired.names) {
+        try {
+          request.key = crypto::PrivateKey::from_pem(state->key_pem);
+          ctx.log.info("resuming order", {{"order", state->order_url}});
+          result = client_.resume(state->order_url, request, publisher_, ctx.stop);
+          auto leaf = crypto::parse_pem_chain(result.chain_pem).front();
+          // An order whose certificate is already in the Secret was consumed: start afresh.
+          done = leaf.sha256_fingerprint_hex() != replaced_fingerprint;
+          if (!done) ctx.log.info("resumed order was already written; starting a new one");
+        } catch (const Error& e) {
+          if (e.kind() == ErrorKind::Cancelled) throw;
+          ctx.log.warn("could not resume order; starting a new one", {{"error", e.what()}});
+        }
+      }
+      if (!done) orders_->remove(key);
+    }
+  }
+  if (!done) {
+    auto alg = crypto::parse_key_algorithm(desired.key_algorithm.empty() ? "ecdsa-p256" : desired.key_algorithm);
+    auto cert_key = crypto::PrivateKey::generate(alg);
+    request.key = cert_key;
+    if (orders_) {
+      request.on_order_created = [this, key, &desired, &cert_key](const std::string& order_url) {
+        orders_->save(OrderState{key, order_url, desired.names, cert_key.to_pkcs8_pem()});
+      };
+    }
+    result = client_.issue(request, publisher_, ctx.stop);
+  }
+
+  controller::IssuedCertificate out;
+  out.chain_pem = result.chain_pem;
+  out.key_pem = request.key->to_pkcs8_pem();
+  out.not_before = result.not_before;
+  out.not_after = result.not_after;
+  out.issuer = directory_;
+  return out;
+}
+
+std::optional<core::RenewalWindow> AriSource::renewal_window(std::string_view leaf_pem) {
+  try {
+    if (!client_.supports_renewal_info()) return std::nullopt;
+    auto info = client_.renewal_info(std::string(leaf_pem));
+    if (!info) return std::nullopt;
+    return core::RenewalWindow{info->window_start, info->window_end};
+  } catch (const std::exception& e) {
+    log_.warn("renewal information unavailable", {{"error", e.what()}});
+    return std::nullopt;
+  }
+}
+
+}  // namespace acme_sidecar::app

@@ -1,0 +1,50 @@
+#pragma once
+// The controller's CertificateIssuer backed by the ACME client: a fresh key per issuance, resumable
+// orders (state in OrderStateStore), http-01 answers through a ChallengePublisher, an optional self-check
+// through the local ingress controller, and ARI (RenewalInfoSource) when the CA offers it.
+#include <chrono>
+#include <string>
+
+#include "acme/client.hpp"
+#include "app/config.hpp"
+#include "app/kube_adapters.hpp"
+#include "controller/interfaces.hpp"
+#include "http/client.hpp"
+
+namespace acme_sidecar::app {
+
+// Fetches http://<domain>/.well-known/acme-challenge/<token> through the controller's HTTP address and
+// requires the key authorization back: a misrouted controller fails here, before the CA is asked.
+acme::SelfCheck make_self_check(http::HttpClient& http, HostPort controller_http, core::Clock& clock,
+                                core::Logger log, int attempts = 5,
+                                std::chrono::milliseconds spacing = std::chrono::milliseconds(200));
+
+// Where an order's state lives between a crash and the next leader; null = not resumable (one replica,
+// no API access for it).
+class AcmeIssuer final : public controller::CertificateIssuer {
+ public:
+  AcmeIssuer(acme::AcmeClient& client, acme::ChallengePublisher& publisher, OrderStateStore* orders,
+             acme::SelfCheck self_check, std::string directory_url, core::Logger log);
+  controller::IssuedCertificate issue(const core::DesiredCertificate& desired,
+                                      const controller::IssueContext& ctx) override;
+
+ private:
+  acme::AcmeClient& client_;
+  acme::ChallengePublisher& publisher_;
+  OrderStateStore* orders_;
+  acme::SelfCheck self_check_;
+  std::string directory_;
+  core::Logger log_;
+};
+
+class AriSource final : public controller::RenewalInfoSource {
+ public:
+  AriSource(acme::AcmeClient& client, core::Logger log) : client_(client), log_(std::move(log)) {}
+  std::optional<core::RenewalWindow> renewal_window(std::string_view leaf_pem) override;
+
+ private:
+  acme::AcmeClient& client_;
+  core::Logger log_;
+};
+
+}  // namespace acme_sidecar::app

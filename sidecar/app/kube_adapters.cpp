@@ -1,0 +1,279 @@
+#include "app/kube_adapters.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "controller/decode.hpp"
+#include "core/error.hpp"
+#include "crypto/encoding.hpp"
+#include "crypto/sign.hpp"
+
+namespace acme_sidecar::app {
+
+using core::Error;
+using core::ErrorKind;
+using nlohmann::json;
+
+
+std::string short_hash(const std::string& text, std::size_t hex_chars) {
+  return crypto::hex_encode(crypto::sha256(crypto::as_bytes(text))).substr(0, hex_chars);
+}
+
+controller::SecretData secret_from_json(const json& object) { return controller::decode_secret(object).value; }
+
+json secret_to_json(const controller::SecretData& secret) { return controller::encode_secret(secret); }
+
+// --- Secrets --------------------------------------------------------------------------------------
+
+KubeSecretStore::KubeSecretStore(kube::Client& client, const kube::Informer* managed_cache,
+                                 std::function<void(const std::string&)> on_written)
+    : client_(client), cache_(managed_cache), on_written_(std::move(on_written)) {}
+
+std::optional<controller::SecretData> KubeSecretStore::get(const std::string& ns, const std::string& name) {
+  if (cache_) {
+    if (auto cached = cache_->get(ns, name)) return secret_from_json(*cached);
+  }
+  try {
+    return secret_from_json(client_.get(kube::resources::secrets(), ns, name));
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::NotFound) return std::nullopt;
+    throw;
+  }
+}
+
+controller::SecretData KubeSecretStore::create(const controller::SecretData& secret) {
+  auto body = secret_to_json(secret);
+  body["metadata"].erase("resourceVersion");
+  auto stored = secret_from_json(client_.create(kube::resources::secrets(), secret.namespace_name, body));
+  if (on_written_) on_written_(secret.namespace_name + "/" + secret.name);
+  return stored;
+}
+
+controller::SecretData KubeSecretStore::update(const controller::SecretData& secret) {
+  auto stored = secret_from_json(
+      client_.update(kube::resources::secrets(), secret.namespace_name, secret.name, secret_to_json(secret)));
+  if (on_written_) on_written_(secret.namespace_name + "/" + secret.name);
+  return stored;
+}
+
+// --- Account key ----------------------------------------------------------------------------------
+
+SecretAccountKeyStore::SecretAccountKeyStore(kube::Client& client, std::string ns, const std::string& directory_url)
+    : client_(client),
+      namespace_(std::move(ns)),
+      name_("acme-sidecar-account-" + short_hash(directory_url, 10)),
+      directory_(directory_url) {}
+
+std::optional<std::string> SecretAccountKeyStore::load() {
+  try {
+    auto s = secret_from_json(client_.get(kube::resources::secrets(), namespace_, name_));
+    auto it = s.data.find("account.key");
+    if (it == s.data.end() || it->second.empty()) return std::nullopt;
+    return it->second;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::NotFound) return std::nullopt;
+    throw;
+  }
+}
+
+void SecretAccountKeyStore::save(const std::string& pem) {
+  controller::SecretData s;
+  s.namespace_name = namespace_;
+  s.name = name_;
+  s.type = "Opaque";
+  s.labels[kManagedByLabel] = kManagedByValue;
+  s.annotations["acme-sidecar.io/issuer"] = directory_;
+  s.data["account.key"] = pem;
+  // Create only: if another replica won the race, its key is the account key (load() returns it).
+  client_.create(kube::resources::secrets(), namespace_, secret_to_json(s));
+}
+
+// --- Order state ----------------------------------------------------------------------------------
+
+OrderStateStore::OrderStateStore(kube::Client& client, std::string ns, core::Logger log)
+    : client_(client), namespace_(std::move(ns)), log_(std::move(log)) {}
+
+std::string OrderStateStore::object_name(const std::string& certificate_key) const {
+  return "acme-sidecar-order-" + short_hash(certificate_key, 16);
+}
+
+std::optional<OrderState> OrderStateStore::load(const std::string& certificate_key) {
+  try {
+    auto s = secret_from_json(client_.get(kube::resources::secrets(), namespace_, object_name(certificate_key)));
+    OrderState st;
+    st.certificate_key = s.data["certificate"];
+    st.order_url = s.data["order"];
+    st.key_pem = s.data["key.pem"];
+    auto names = json::parse(s.data["names"], nullptr, false);
+    if (names.is_array())
+      for (const auto& n : names)
+        if (n.is_string()) st.names.push_back(n.get<std::string>());
+    if (st.certificate_key != certificate_key || st.order_url.empty() || st.key_pem.empty()) return std::nullopt;
+    return st;
+  } catch (const Error& e) {
+    if (e.kind() == ErrorKind::NotFound) return std::nullopt;
+    throw;
+  }
+}
+
+void OrderStateStore::save(const OrderState& state) {
+  controller::SecretData s;
+  s.namespace_name = namespace_;
+  s.name = object_name(state.certificate_key);
+  s.type = "Opaque";
+  s.labels[kManagedByLabel] = kManagedByValue;
+  s.labels[kOrderLabel] = "true";
+  s.data["certificate"] = state.certificate_key;
+  s.data["order"] = state.order_url;
+  s.data["names"] = json(state.names).dump();
+  s.data["key.pem"] = state.key_pem;
+  auto body = secret_to_json(s);
+  try {
+    client_.create(kube::resources::secrets(), namespace_, body);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::AlreadyExists) throw;
+    auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
+    body["metadata"]["resourceVersion"] = existing["metadata"].value("resourceVersion", "");
+    client_.update(kube::resources::secrets(), namespace_, s.name, body);
+  }
+}
+
+void OrderStateStore::remove(const std::string& certificate_key) {
+  try {
+    client_.remove(kube::resources::secrets(), namespace_, object_name(certificate_key));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::NotFound) {
+      log_.warn("could not delete order state", {{"certificate", certificate_key}, {"error", e.what()}});
+    }
+  }
+}
+
+// --- Challenges -----------------------------------------------------------------------------------
+
+KubeChallengeStore::KubeChallengeStore(kube::Client& client, std::string ns, core::Logger log)
+    : client_(client),
+      namespace_(std::move(ns)),
+      log_(std::move(log)),
+      local_([this](std::string_view token) -> std::optional<std::string> {
+        // Read-through: the leader may have published a moment ago and our watch not seen it yet.
+        try {
+          auto cm = client_.get(kube::resources::configmaps(), namespace_, object_name(token));
+          const auto& data = cm.at("data");
+          if (data.value("token", "") != token) return std::nullopt;
+          return data.value("keyAuthorization", "");
+        } catch (const std::exception&) {
+          return std::nullopt;
+        }
+      }) {}
+
+std::string KubeChallengeStore::object_name(std::string_view token) const {
+  return "acme-sidecar-challenge-" + short_hash(std::string(token), 32);
+}
+
+void KubeChallengeStore::put(std::string token, std::string key_authorization) {
+  local_.put(std::move(token), std::move(key_authorization));
+}
+void KubeChallengeStore::remove(std::string_view token) { local_.remove(token); }
+std::optional<std::string> KubeChallengeStore::lookup(std::string_view token) { return local_.lookup(token); }
+std::optional<std::string> KubeChallengeStore::lookup_cached(std::string_view token) const {
+  return local_.lookup_cached(token);
+}
+
+void KubeChallengeStore::publish(const std::string& token, const std::string& key_authorization,
+                                 const acme::ChallengeContext& context) {
+  local_.put(token, key_authorization);
+  json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata",
+              {{"name", object_name(token)},
+               {"namespace", namespace_},
+               {"labels", {{kChallengeLabel, "true"}, {kManagedByLabel, kManagedByValue}}}}},
+             {"data",
+              {{"token", token},
+               {"keyAuthorization", key_authorization},
+               {"domain", context.domain},
+               {"order", context.order_url}}}};
+  try {
+    client_.create(kube::resources::configmaps(), namespace_, cm);
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::AlreadyExists) throw;
+  }
+}
+
+void KubeChallengeStore::unpublish(const std::string& token) {
+  local_.remove(token);
+  try {
+    client_.remove(kube::resources::configmaps(), namespace_, object_name(token));
+  } catch (const Error& e) {
+    if (e.kind() != ErrorKind::NotFound) {
+      log_.warn("could not delete challenge ConfigMap", {{"name", object_name(token)}, {"error", e.what()}});
+    }
+  }
+}
+
+kube::InformerHandlers KubeChallengeStore::handlers() {
+  kube::InformerHandlers h;
+  auto apply = [this](const json& cm) {
+    if (!cm.contains("data") || !cm["data"].is_object()) return;
+    auto token = cm["data"].value("token", "");
+    auto ka = cm["data"].value("keyAuthorization", "");
+    if (!token.empty() && challenge::is_valid_key_authorization(ka)) local_.put(token, ka);
+  };
+  h.on_add = apply;
+  h.on_update = [apply](const json&, const json& now) { apply(now); };
+  h.on_delete = [this](const json& cm) {
+    if (cm.contains("data") && cm["data"].is_object()) local_.remove(cm["data"].value("token", ""));
+  };
+  return h;
+}
+
+void KubeChallengeStore::clean_stale(core::TimePoint now, core::Duration max_age) {
+  try {
+    kube::ListOptions opts;
+    opts.label_selector = std::string(kChallengeLabel) + "=true";
+    auto list = client_.list_all(kube::resources::configmaps(), namespace_, opts);
+    for (const auto& cm : list.value("items", json::array())) {
+      auto created = cm["metadata"].value("creationTimestamp", "");
+      core::TimePoint t;
+      try {
+        t = acme::parse_rfc3339(created);
+      } catch (const std::exception&) {
+        continue;
+      }
+      if (now - t < max_age) continue;
+      auto name = cm["metadata"].value("name", "");
+      try {
+        client_.remove(kube::resources::configmaps(), namespace_, name);
+        log_.info("removed stale challenge ConfigMap", {{"name", name}});
+      } catch (const Error&) {
+      }
+    }
+  } catch (const Error& e) {
+    log_.warn("could not clean stale challenges", {{"error", e.what()}});
+  }
+}
+
+// --- Ingresses ------------------------------------------------------------------------------------
+
+InformerIngressLister::InformerIngressLister(const kube::Informer& ingresses, const kube::Informer* classes,
+                                             core::Logger log)
+    : ingresses_(ingresses), classes_(classes), log_(std::move(log)) {}
+
+std::vector<core::IngressView> InformerIngressLister::list(std::string_view ns) const {
+  std::vector<core::IngressView> out;
+  for (const auto& obj : ingresses_.list()) {
+    auto decoded = controller::decode_ingress(obj);
+    if (!ns.empty() && decoded.value.namespace_name != ns) continue;
+    if (decoded.value.name.empty()) continue;
+    out.push_back(std::move(decoded.value));
+  }
+  return out;
+}
+
+std::vector<core::IngressClassView> InformerIngressLister::classes() const {
+  std::vector<core::IngressClassView> out;
+  if (!classes_) return out;
+  for (const auto& obj : classes_->list()) out.push_back(controller::decode_ingress_class(obj).value);
+  return out;
+}
+
+}  // namespace acme_sidecar::app

@@ -1,0 +1,128 @@
+#pragma once
+// Adapters from the controller's narrow interfaces to the Kubernetes API: Secrets (cache first, one
+// read-through GET), the ACME account key Secret, the resumable-order state, and the challenge store
+// shared by replicas through labelled ConfigMaps. Only app/ combines kube with the other modules.
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "acme/account_store.hpp"
+#include "acme/client.hpp"
+#include "challenge/store.hpp"
+#include "controller/interfaces.hpp"
+#include "core/log.hpp"
+#include "kube/client.hpp"
+#include "kube/informer.hpp"
+
+namespace acme_sidecar::app {
+
+inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
+inline constexpr const char* kManagedByValue = "acme-sidecar";
+inline constexpr const char* kChallengeLabel = "acme-sidecar.io/challenge";
+inline constexpr const char* kOrderLabel = "acme-sidecar.io/order";
+
+controller::SecretData secret_from_json(const nlohmann::json& object);
+nlohmann::json secret_to_json(const controller::SecretData& secret);
+// Lower-case hex SHA-256 prefix, used to derive DNS-1123 object names from arbitrary strings.
+std::string short_hash(const std::string& text, std::size_t hex_chars = 16);
+
+// Secrets: managed ones come from the label-selected informer cache; anything else (a foreign Secret
+// of the same name, or one the cache has not seen yet) costs one GET.
+class KubeSecretStore final : public controller::SecretStore {
+ public:
+  KubeSecretStore(kube::Client& client, const kube::Informer* managed_cache,
+                  std::function<void(const std::string& key)> on_written = {});
+  std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) override;
+  controller::SecretData create(const controller::SecretData& secret) override;
+  controller::SecretData update(const controller::SecretData& secret) override;
+
+ private:
+  kube::Client& client_;
+  const kube::Informer* cache_;
+  std::function<void(const std::string&)> on_written_;
+};
+
+// The ACME account key in Secret `acme-sidecar-account-<hash of directory>` of the own namespace, so
+// every replica and every restart use the same account.
+class SecretAccountKeyStore final : public acme::AccountKeyStore {
+ public:
+  SecretAccountKeyStore(kube::Client& client, std::string namespace_name, const std::string& directory_url);
+  std::optional<std::string> load() override;
+  void save(const std::string& pem) override;
+  const std::string& name() const { return name_; }
+
+ private:
+  kube::Client& client_;
+  std::string namespace_;
+  std::string name_;
+  std::string directory_;
+};
+
+// In-flight order of one certificate (the order URL and the certificate key whose CSR the CA signs),
+// in Secret `acme-sidecar-order-<hash>` of the own namespace, so a new leader resumes it.
+struct OrderState {
+  std::string certificate_key;  // namespace/secretName
+  std::string order_url;
+  std::vector<std::string> names;
+  std::string key_pem;
+};
+
+class OrderStateStore {
+ public:
+  OrderStateStore(kube::Client& client, std::string namespace_name, core::Logger log);
+  std::optional<OrderState> load(const std::string& certificate_key);
+  void save(const OrderState& state);
+  void remove(const std::string& certificate_key);
+  std::string object_name(const std::string& certificate_key) const;
+
+ private:
+  kube::Client& client_;
+  std::string namespace_;
+  core::Logger log_;
+};
+
+// Challenge tokens for every replica: the leader publishes each as a labelled ConfigMap; every replica's
+// informer feeds the local map the responder reads; a miss does one read-through GET.
+class KubeChallengeStore final : public challenge::ChallengeStore, public acme::ChallengePublisher {
+ public:
+  KubeChallengeStore(kube::Client& client, std::string namespace_name, core::Logger log);
+  // challenge::ChallengeStore (responder side)
+  void put(std::string token, std::string key_authorization) override;
+  void remove(std::string_view token) override;
+  std::optional<std::string> lookup(std::string_view token) override;
+  std::optional<std::string> lookup_cached(std::string_view token) const override;
+  bool reads_through() const override { return true; }
+  // acme::ChallengePublisher (leader side)
+  void publish(const std::string& token, const std::string& key_authorization,
+               const acme::ChallengeContext& context) override;
+  void unpublish(const std::string& token) override;
+  // Informer handlers for the challenge ConfigMaps.
+  kube::InformerHandlers handlers();
+  // Deletes challenge ConfigMaps older than `max_age` (left behind by a crashed leader).
+  void clean_stale(core::TimePoint now, core::Duration max_age);
+  std::string object_name(std::string_view token) const;
+
+ private:
+  kube::Client& client_;
+  std::string namespace_;
+  core::Logger log_;
+  challenge::InMemoryChallengeStore local_;
+};
+
+// Cached Ingresses and IngressClasses, decoded into core views.
+class InformerIngressLister final : public controller::IngressLister {
+ public:
+  InformerIngressLister(const kube::Informer& ingresses, const kube::Informer* classes, core::Logger log);
+  std::vector<core::IngressView> list(std::string_view namespace_name) const override;
+  std::vector<core::IngressClassView> classes() const override;
+
+ private:
+  const kube::Informer& ingresses_;
+  const kube::Informer* classes_;
+  core::Logger log_;
+};
+
+}  // namespace acme_sidecar::app
