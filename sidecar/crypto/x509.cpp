@@ -80,6 +80,23 @@ std::string lower(std::string s) {
   return s;
 }
 
+// Checks what later accessors rely on, so they never fail on a Certificate that exists: well-formed
+// validity times, and decodable extensions (decoding them now also caches them, leaving the X509
+// read-only when shared between threads).
+void validate(X509* cert) {
+  std::tm tm{};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert), &tm) != 1 || ASN1_TIME_to_tm(X509_get0_notAfter(cert), &tm) != 1) {
+    detail::clear_openssl_errors();
+    throw Error(ErrorKind::Parse, "certificate has a malformed validity time");
+  }
+  X509_check_purpose(cert, -1, 0);
+  if ((X509_get_extension_flags(cert) & EXFLAG_INVALID) != 0) {
+    detail::clear_openssl_errors();
+    throw Error(ErrorKind::Parse, "certificate has malformed or duplicate extensions");
+  }
+  detail::clear_openssl_errors();
+}
+
 X509Ptr parse_der(ByteView der) {
   if (der.empty()) throw Error(ErrorKind::Parse, "empty certificate");
   if (der.size() > static_cast<std::size_t>(LONG_MAX)) throw Error(ErrorKind::Parse, "certificate too large");
@@ -87,13 +104,7 @@ X509Ptr parse_der(ByteView der) {
   X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   if (!cert) detail::throw_openssl(ErrorKind::Parse, "certificate DER does not parse");
   if (p != der.data() + der.size()) throw Error(ErrorKind::Parse, "trailing bytes after certificate DER");
-  // Decode and cache the extensions now; reject certificates whose extensions are malformed.
-  X509_check_purpose(cert.get(), -1, 0);
-  if ((X509_get_extension_flags(cert.get()) & EXFLAG_INVALID) != 0) {
-    detail::clear_openssl_errors();
-    throw Error(ErrorKind::Parse, "certificate has malformed or duplicate extensions");
-  }
-  detail::clear_openssl_errors();
+  validate(cert.get());
   return cert;
 }
 
@@ -128,6 +139,7 @@ Certificate Certificate::from_der(ByteView der) { return Certificate(share(parse
 
 Certificate Certificate::from_native(X509* cert) {
   if (cert == nullptr) throw Error(ErrorKind::Internal, "null certificate");
+  validate(cert);
   return Certificate(share(up_ref(cert)));
 }
 

@@ -22,7 +22,7 @@ class Certificate {
   static Certificate from_pem(std::string_view pem);
   // A complete DER certificate with no trailing bytes.
   static Certificate from_der(ByteView der);
-  // Takes one more reference on an existing X509.
+  // Takes one more reference on an existing X509 (e.g. a TLS peer's), with the same checks as from_der.
   static Certificate from_native(X509* cert);
 
   // Saturate at TimePoint::min()/max() for dates system_clock cannot hold (e.g. 99991231235959Z).

@@ -1,4 +1,5 @@
 // Hostile input: every parser must answer garbage with a clear core::Error, never a crash.
+#include <algorithm>
 #include <atomic>
 #include <random>
 #include <thread>
@@ -213,4 +214,22 @@ TEST_CASE("shared keys and certificates are safe to use from several threads", "
   }
   for (auto& th : threads) th.join();
   CHECK(failures.load() == 0);
+}
+
+TEST_CASE("a certificate with a malformed validity time is refused at parse time", "[crypto][hostile]") {
+  const TestCa root = make_root("Root");
+  Bytes der = root.cert.to_der();
+  // notBefore is the first UTCTime (tag 0x17, 13 bytes "YYMMDDHHMMSSZ"): break its month.
+  const Bytes tag{0x17, 0x0d};
+  auto it = std::search(der.begin(), der.end(), tag.begin(), tag.end());
+  REQUIRE(it != der.end());
+  *(it + 2 + 2) = '9';  // month "9x"
+  *(it + 2 + 3) = '9';
+  try {
+    (void)Certificate::from_der(der);
+    FAIL("accepted month 99");
+  } catch (const Error& e) {
+    CHECK(e.kind() == ErrorKind::Parse);
+    CHECK_THAT(e.message(), Catch::Contains("validity"));
+  }
 }
