@@ -82,8 +82,9 @@ ResponsePtr canned(const char* body, bool allow = false) {
   return r;
 }
 
-// State of a request whose miss went to the store's read-through (lives until MHD completes it).
+// Per-request state, from the first call of the access handler until MHD completes the request.
 struct Pending {
+  enum class Stage { Headers, Parked, Resumed } stage = Stage::Headers;
   std::string token;
   std::optional<std::string> answer;
   bool unavailable = false;  // shutting down: answered 503
@@ -143,24 +144,31 @@ struct Responder::Impl {
   }
 
   MHD_Result handle(MHD_Connection* c, const char* url, const char* method, void** state) {
-    if (*state != nullptr) {
-      // Resumed after the read-through worker finished.
-      auto* p = static_cast<Pending*>(*state);
+    auto* p = static_cast<Pending*>(*state);
+    if (p == nullptr) {
+      // First call (headers only). Answering here makes MHD close the connection, which is right for
+      // junk but would break keep-alive for good requests: those are answered on the next call.
+      auto classified = classify_request(method != nullptr ? method : "", url != nullptr ? url : "", has_body(c));
+      switch (classified.action) {
+        case Action::MethodNotAllowed:
+          return send(c, MHD_HTTP_METHOD_NOT_ALLOWED, method_not_allowed.get(), Result::Invalid);
+        case Action::BadRequest:
+          return send(c, MHD_HTTP_BAD_REQUEST, bad_request.get(), Result::Invalid);
+        case Action::NotFound:  // answered on the next call too, so nginx keeps its upstream connection
+        case Action::Lookup:
+          break;
+      }
+      *state = new Pending{Pending::Stage::Headers, std::string(classified.token), std::nullopt, false};
+      return MHD_YES;
+    }
+    if (p->token.empty()) return send(c, MHD_HTTP_NOT_FOUND, not_found.get(), Result::Invalid);
+    if (p->stage == Pending::Stage::Resumed) {
       if (p->unavailable) return send(c, MHD_HTTP_SERVICE_UNAVAILABLE, unavailable.get(), Result::Miss);
       return answer(c, p->answer);
     }
-    auto classified = classify_request(method != nullptr ? method : "", url != nullptr ? url : "", has_body(c));
-    switch (classified.action) {
-      case Action::MethodNotAllowed:
-        return send(c, MHD_HTTP_METHOD_NOT_ALLOWED, method_not_allowed.get(), Result::Invalid);
-      case Action::BadRequest:
-        return send(c, MHD_HTTP_BAD_REQUEST, bad_request.get(), Result::Invalid);
-      case Action::NotFound:
-        return send(c, MHD_HTTP_NOT_FOUND, not_found.get(), Result::Invalid);
-      case Action::Lookup:
-        break;
-    }
-    if (auto hit = store.lookup_cached(classified.token)) return answer(c, hit);
+    if (p->stage == Pending::Stage::Parked) return MHD_YES;  // not expected: MHD does not call suspended ones
+
+    if (auto hit = store.lookup_cached(p->token)) return answer(c, hit);
     if (!store.reads_through()) return answer(c, std::nullopt);
 
     // A miss that may be answered by the read-through: park the connection (the event thread keeps
@@ -170,8 +178,7 @@ struct Responder::Impl {
       lock.unlock();
       return send(c, MHD_HTTP_SERVICE_UNAVAILABLE, unavailable.get(), Result::Miss);
     }
-    auto* p = new Pending{std::string(classified.token), std::nullopt, false};
-    *state = p;
+    p->stage = Pending::Stage::Parked;
     // Suspend before the worker can see it, so resume can never precede suspend.
     MHD_suspend_connection(c);
     queue.emplace_back(c, p);
@@ -188,6 +195,7 @@ struct Responder::Impl {
         // Shutting down: release every parked connection with a 503 so the daemon can stop.
         for (auto& [c, p] : queue) {
           p->unavailable = true;
+          p->stage = Pending::Stage::Resumed;
           MHD_resume_connection(c);
         }
         queue.clear();
@@ -197,6 +205,7 @@ struct Responder::Impl {
       queue.pop_front();
       lock.unlock();
       p->answer = store.lookup(p->token);
+      p->stage = Pending::Stage::Resumed;
       MHD_resume_connection(c);
       lock.lock();
     }
@@ -269,6 +278,7 @@ Responder::Responder(ChallengeStore& store, ResponderOptions options, core::Logg
   auto idle = static_cast<unsigned>(m.options.idle_timeout.count());
   m.daemon.reset(MHD_start_daemon(
       flags, addr.port, nullptr, nullptr, &on_request, &m,                                   //
+      MHD_OPTION_EXTERNAL_LOGGER, &on_log, static_cast<const void*>(&m.logger),              //
       MHD_OPTION_SOCK_ADDR, reinterpret_cast<sockaddr*>(&ss),                                //
       MHD_OPTION_CONNECTION_LIMIT, static_cast<unsigned>(m.options.connection_limit),       //
       MHD_OPTION_CONNECTION_MEMORY_LIMIT, static_cast<size_t>(m.options.connection_memory_limit),
@@ -276,7 +286,6 @@ Responder::Responder(ChallengeStore& store, ResponderOptions options, core::Logg
       MHD_OPTION_LISTEN_BACKLOG_SIZE, 1024u,                                                 //
       MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,                                   //
       MHD_OPTION_UNESCAPE_CALLBACK, &keep_escaped, nullptr,                                  //
-      MHD_OPTION_EXTERNAL_LOGGER, &on_log, static_cast<const void*>(&m.logger),              //
       MHD_OPTION_END));
   if (!m.daemon) {
     if (m.worker.joinable()) {
