@@ -638,3 +638,55 @@ TEST_CASE("fake_apiserver: protobuf bodies for Secret/ConfigMap/Namespace decode
   r = f.req("POST", kSecrets, k8s_pb("v1", "ConfigMap", cm), "application/vnd.kubernetes.protobuf");
   CHECK(r.status == 400);
 }
+
+TEST_CASE("fake_apiserver: Event validation in both groups; ownerReferences; Secret size", "[fake_apiserver]") {
+  Fixture f;
+  const std::string v1 = "/api/v1/namespaces/default/events";
+  const std::string ev = "/apis/events.k8s.io/v1/namespaces/default/events";
+  json good = {{"apiVersion", "events.k8s.io/v1"}, {"kind", "Event"}, {"metadata", {{"name", "e"}}},
+               {"regarding", {{"kind", "Ingress"}, {"name", "web"}, {"namespace", "default"}}},
+               {"reason", "Issued"}, {"note", "ok"}, {"eventTime", "2024-01-01T00:00:00.000001Z"}, {"action", "Issue"},
+               {"reportingController", "acme-sidecar.io/controller"}, {"reportingInstance", "pod-1"},
+               {"type", "Normal"}};
+  CHECK(f.post(ev, good).status == 201);
+  json bad_time = good;
+  bad_time["metadata"]["name"] = "t";
+  bad_time["eventTime"] = "2024-01-01T00:00:00Z";
+  CHECK(f.post(ev, bad_time).status == 400);
+  json missing = good;
+  missing["metadata"]["name"] = "m";
+  missing.erase("reportingController");
+  missing.erase("eventTime");
+  missing["type"] = "Info";
+  auto r = f.post(ev, missing);
+  CHECK(r.status == 422);
+  CHECK(r.j["details"]["causes"].size() == 3);
+  json other_ns = good;
+  other_ns["metadata"]["name"] = "o";
+  other_ns["regarding"]["namespace"] = "kube-system";
+  CHECK(f.post(ev, other_ns).status == 422);
+  json core = {{"apiVersion", "v1"}, {"kind", "Event"}, {"metadata", {{"name", "c"}}},
+               {"involvedObject", {{"kind", "Ingress"}, {"name", "web"}, {"namespace", "other"}}},
+               {"reason", "Issued"}, {"message", "ok"}, {"type", "Normal"}};
+  r = f.post(v1, core);
+  CHECK(r.status == 422);
+  CHECK(r.j["message"].get<std::string>().find("does not match event.namespace") != std::string::npos);
+  core["involvedObject"]["namespace"] = "default";
+  CHECK(f.post(v1, core).status == 201);
+  // Events may be created by PUT (create-on-update), as the real registry allows.
+  core["metadata"]["name"] = "viaput";
+  CHECK(f.put(v1 + "/viaput", core).status == 201);
+
+  json owned = secret("owned");
+  owned["metadata"]["ownerReferences"] = {{{"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"},
+                                           {"name", "web"}, {"uid", ""}}};
+  r = f.post(kSecrets, owned);
+  CHECK(r.status == 422);
+  CHECK(r.j["details"]["causes"][0]["field"] == "metadata.ownerReferences.uid");
+  owned["metadata"]["ownerReferences"][0]["uid"] = "1234";
+  owned["metadata"]["ownerReferences"][0]["controller"] = true;
+  CHECK(f.post(kSecrets, owned).status == 201);
+
+  std::string big = std::string(1024 * 1024 + 8, 'A');  // > 1 MiB once decoded
+  CHECK(f.post(kSecrets, secret("huge", json::object(), {{"k", big}})).status == 422);
+}

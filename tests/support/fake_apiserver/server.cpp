@@ -663,6 +663,72 @@ void FakeApiServer::Impl::validate_and_normalize(const ResourceType& rt, json& o
                         "Too long: must have at most 262144 bytes"});
     }
   }
+  if (md.contains("ownerReferences") && !md["ownerReferences"].is_null()) {
+    if (!md["ownerReferences"].is_array()) {
+      throw bad_request(rt.kind + " in version \"" + rt.version + "\" cannot be handled as a " + rt.kind +
+                        ": json: cannot unmarshal into Go struct field ObjectMeta.metadata.ownerReferences of type "
+                        "[]v1.OwnerReference");
+    }
+    int controllers = 0;
+    for (const auto& ref : md["ownerReferences"]) {
+      if (!ref.is_object()) throw bad_request("ownerReferences: each entry must be an object");
+      for (const char* f : {"apiVersion", "kind", "name", "uid"}) {
+        if (!ref.contains(f) || !ref[f].is_string() || ref[f].get<std::string>().empty()) {
+          std::string what = std::string(f) == "apiVersion" ? "version" : f;
+          causes.push_back({"FieldValueInvalid", std::string("metadata.ownerReferences.") + f,
+                            "Invalid value: \"\": " + what + " must not be empty"});
+        }
+      }
+      if (ref.value("controller", false)) ++controllers;
+    }
+    if (controllers > 1) {
+      causes.push_back({"FieldValueInvalid", "metadata.ownerReferences",
+                        "Invalid value: []: Only one reference can have Controller set to true"});
+    }
+  }
+  if (rt.kind == "Event") {
+    auto micro = [&](const char* field) {
+      if (!o.contains(field) || o[field].is_null()) return false;
+      std::string v = o[field].is_string() ? o[field].get<std::string>() : o[field].dump();
+      auto norm = o[field].is_string() ? normalize_micro_time(v) : std::nullopt;
+      if (!norm) {
+        throw bad_request("Event in version \"v1\" cannot be handled as a Event: parsing time \"" + v.substr(0, 64) +
+                          "\" as \"2006-01-02T15:04:05.000000Z07:00\": cannot parse \"" + v.substr(0, 64) +
+                          "\" as \"2006-01-02T15:04:05.000000Z07:00\"");
+      }
+      o[field] = *norm;
+      return true;
+    };
+    bool has_event_time = micro("eventTime");
+    auto str = [&](const char* f) { return o.contains(f) && o[f].is_string() ? o[f].get<std::string>() : std::string(); };
+    if (rt.group == "events.k8s.io") {
+      if (!has_event_time) causes.push_back({"FieldValueRequired", "eventTime", "Required value"});
+      for (const char* f : {"reportingController", "reportingInstance", "action", "reason"}) {
+        if (str(f).empty()) causes.push_back({"FieldValueRequired", f, "Required value"});
+      }
+      std::string type = str("type");
+      if (type != "Normal" && type != "Warning") {
+        causes.push_back({"FieldValueNotSupported", "type",
+                          "Unsupported value: \"" + type + "\": supported values: \"Normal\", \"Warning\""});
+      }
+      if (o.contains("regarding") && o["regarding"].is_object()) {
+        std::string rns = o["regarding"].value("namespace", "");
+        if (!rns.empty() && rns != meta_str(o, "namespace")) {
+          causes.push_back({"FieldValueInvalid", "regarding.namespace",
+                            "Invalid value: \"" + rns + "\": does not match event.namespace"});
+        }
+      }
+      if (str("note").size() > 1024) {
+        causes.push_back({"FieldValueTooLong", "note", "Too long: may not be more than 1024 bytes"});
+      }
+    } else if (o.contains("involvedObject") && o["involvedObject"].is_object()) {
+      std::string ins = o["involvedObject"].value("namespace", "");
+      if (!ins.empty() && ins != meta_str(o, "namespace")) {
+        causes.push_back({"FieldValueInvalid", "involvedObject.namespace",
+                          "Invalid value: \"" + ins + "\": does not match event.namespace"});
+      }
+    }
+  }
   if (rt.kind == "Secret") {
     std::string decode_prefix = "Secret in version \"v1\" cannot be handled as a Secret: ";
     if (o.contains("data") && !o["data"].is_null()) {
@@ -708,6 +774,13 @@ void FakeApiServer::Impl::validate_and_normalize(const ResourceType& rt, json& o
                                 "'[-._a-zA-Z0-9]+')"});
         }
       }
+    }
+    std::size_t total = 0;
+    if (o.contains("data") && o["data"].is_object()) {
+      for (auto it = o["data"].begin(); it != o["data"].end(); ++it) total += it->get<std::string>().size() * 3 / 4;
+    }
+    if (total > 1024 * 1024) {
+      causes.push_back({"FieldValueTooLong", "data", "Too long: must have at most 1048576 bytes"});
     }
     if (old && old->value("immutable", false)) {
       if (old->value("data", json::object()) != o.value("data", json::object())) {
