@@ -20,7 +20,8 @@ struct TransportOptions {
   std::chrono::milliseconds request_timeout{30'000};
   std::chrono::milliseconds connect_timeout{10'000};
   // Re-sends after badNonce (each with a fresh nonce); the next badNonce is returned as an error.
-  int max_bad_nonce_retries = 5;
+  // 15 keeps even a 50% rejection rate (0.5^16 per request) from failing an issuance.
+  int max_bad_nonce_retries = 15;
   std::string user_agent = "acme-sidecar";
 };
 
