@@ -94,6 +94,9 @@ TEST_CASE("every key algorithm: generate, PKCS#8 PEM, parse, same key, sign and 
   CHECK(PublicKey::from_der(pub.to_der()) == pub);
 
   const Bytes sig = sign(parsed, std::string_view("signing input"));
+  if (alg == KeyAlgorithm::Rsa2048) CHECK(sig.size() == 256);
+  if (alg == KeyAlgorithm::Rsa3072) CHECK(sig.size() == 384);
+  if (alg == KeyAlgorithm::Rsa4096) CHECK(sig.size() == 512);
   CHECK(verify(pub, std::string_view("signing input"), sig));
   CHECK_FALSE(verify(pub, std::string_view("signing inpuT"), sig));
   // A different key of the same algorithm does not verify it.
@@ -115,6 +118,13 @@ TEST_CASE("traditional EC and RSA PEM keys parse", "[crypto][key]") {
     // Re-encoded as PKCS#8 for Secrets.
     CHECK_THAT(parsed.to_pkcs8_pem(), Catch::StartsWith("-----BEGIN PRIVATE KEY-----"));
   }
+}
+
+TEST_CASE("openssl ecparam -genkey output (EC PARAMETERS block first) parses", "[crypto][key]") {
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const std::string pem = "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n" +
+                          write_pem(key.native(), true);
+  CHECK(PrivateKey::from_pem(pem).public_key() == key.public_key());
 }
 
 TEST_CASE("a key PEM surrounded by other text and blocks parses", "[crypto][key]") {
