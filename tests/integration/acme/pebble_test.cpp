@@ -227,15 +227,18 @@ TEST_CASE("Pebble resume from every state after the leader died", "[pebble][resu
   auto req = request(names(2, "resume.test"));
   std::string order_url;
   req.on_order_created = [&](const std::string& u) { order_url = u; };
-  req.self_check = [](const std::string&, const std::string&, const std::string&) {
-    throw std::runtime_error("leader died");  // not a core::Error: the process "dies" here
-  };
-  CHECK_THROWS(first->issue(req, responder.publisher));
+  // The leader "dies" while publishing the first token: the order stays pending at the CA.
+  struct DyingPublisher final : ChallengePublisher {
+    void publish(const std::string&, const std::string&, const ChallengeContext&) override {
+      throw std::runtime_error("leader died");
+    }
+    void unpublish(const std::string&) override {}
+  } dying;
+  CHECK_THROWS(first->issue(req, dying));
   REQUIRE_FALSE(order_url.empty());
   // A second replica with the same account key picks the order up.
   Client second(rig);
   second.keys.save(*first.keys.load());
-  req.self_check = nullptr;
   auto out = second->resume(order_url, req, responder.publisher);
   CHECK(out.order_url == order_url);
   check_certificate(out, req, rig);
