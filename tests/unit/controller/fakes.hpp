@@ -243,9 +243,9 @@ class FakeIssuer final : public CertificateIssuer {
 
   std::function<void(const core::DesiredCertificate&)> behaviour;
   core::Duration validity = std::chrono::hours(24 * 90);
-  bool hold = false;
-  bool tamper_names = false;
-  bool wrong_key = false;
+  std::atomic<bool> hold{false};
+  std::atomic<bool> tamper_names{false};
+  std::atomic<bool> wrong_key{false};
   std::atomic<int> in_flight{0}, max_in_flight{0};
 
  private:
@@ -253,7 +253,7 @@ class FakeIssuer final : public CertificateIssuer {
   std::mutex mu_;
   std::condition_variable_any cv_;
   std::vector<core::DesiredCertificate> calls;
-  int serial_ = 0;
+  std::atomic<int> serial_{0};
 };
 
 struct RecordedEvent {

@@ -379,3 +379,39 @@ TEST_CASE("an ARI window moves the renewal point to a random time inside it") {
   CHECK(rig.issuer.count() == 2);
   CHECK(rig.observer.issuances.back() == "success:ari_window");
 }
+
+TEST_CASE("a Skipped state is reported again after the Secret was healthy in between") {
+  Rig rig;
+  rig.lister.upsert(make_ingress("web", {"a.example"}, "tls"));
+  auto r = rig.reconciler();
+  r->reconcile("default/tls");
+  auto ours = rig.secrets.peek("default/tls");
+  auto foreign = *ours;
+  foreign.labels.clear();
+  rig.secrets.put(foreign);
+  r->reconcile("default/tls");
+  r->reconcile("default/tls");
+  CHECK(rig.events.count("Skipped") == 1);
+  rig.secrets.put(*ours);
+  r->reconcile("default/tls");
+  rig.secrets.put(foreign);
+  r->reconcile("default/tls");
+  CHECK(rig.events.count("Skipped") == 2);
+  CHECK(rig.issuer.count() == 1);
+}
+
+TEST_CASE("a managed Secret of the wrong type is reported, not rewritten") {
+  Rig rig;
+  rig.lister.upsert(make_ingress("web", {"a.example"}, "tls"));
+  SecretData s;
+  s.namespace_name = "default";
+  s.name = "tls";
+  s.type = "Opaque";
+  s.labels["app.kubernetes.io/managed-by"] = "acme-sidecar";
+  rig.secrets.put(s);
+  rig.reconciler()->reconcile("default/tls");
+  CHECK(rig.issuer.count() == 0);
+  CHECK(rig.secrets.updates == 0);
+  REQUIRE(rig.events.count("Skipped") == 1);
+  CHECK(rig.events.all().back().message.find("immutable") != std::string::npos);
+}
