@@ -77,6 +77,7 @@ std::string Client::path(const ResourceRef& ref, const std::string& ns, const st
 
 http::Response Client::send(const char* verb, const ResourceRef* ref, http::Request request) {
   request.url = config_.server + request.url;
+  request.timeout = timeout_;
   if (auto auth = config_.authorization(); !auth.empty()) request.headers.emplace_back("Authorization", auth);
   request.headers.emplace_back("Accept", "application/json");
   const std::string resource = ref != nullptr ? ref->resource : "";

@@ -53,6 +53,9 @@ class Client {
   const KubeConfig& config() const { return config_; }
   // For kube_requests_total{verb,resource,code}. Set before use.
   void set_observer(RequestObserver observer) { observer_ = std::move(observer); }
+  // Deadline of each non-watch request (default 30 s). A leader elector's client should use less than
+  // the renew deadline, so a hung request cannot keep a stale leader in office.
+  void set_request_timeout(std::chrono::milliseconds timeout) { timeout_ = timeout; }
 
   // Every call throws core::Error: NotFound, AlreadyExists, Conflict, Forbidden, Unauthorized, Gone,
   // TooManyRequests (retry_after), Invalid, ServerError, Timeout, Transport, Parse, Cancelled.
@@ -89,6 +92,7 @@ class Client {
   http::HttpClient& http_;
   KubeConfig config_;
   RequestObserver observer_;
+  std::chrono::milliseconds timeout_{30'000};
 };
 
 // Percent-encodes a query value (everything but RFC 3986 unreserved characters).

@@ -149,6 +149,7 @@ struct Informer::Impl {
     bool need_list = true;
     while (!stop.stop_requested()) {
       bool sleep_needed = false;
+      core::Duration server_wait{};  // the server's Retry-After, when it gave one
       try {
         if (need_list) {
           relist(stop);
@@ -189,6 +190,7 @@ struct Informer::Impl {
           // The first 410 relists at once (as client-go); repeated ones back off.
           sleep_needed = failures > 1;
         } else {
+          if (e.retry_after) server_wait = *e.retry_after;
           restart(core::to_string(e.kind()));
           log.warn("list/watch failed", {{"error", e.what()}, {"failures", std::to_string(failures)}});
           sleep_needed = true;
@@ -201,7 +203,7 @@ struct Informer::Impl {
         sleep_needed = true;
       }
       if (sleep_needed) {
-        auto delay = core::backoff_delay(options.backoff, std::max(1, failures), random);
+        auto delay = std::max(core::backoff_delay(options.backoff, std::max(1, failures), random), server_wait);
         if (!clock.sleep_for(delay, stop)) break;
       }
     }

@@ -336,3 +336,25 @@ TEST_CASE("Informer wait_for_sync times out before the first list and stops prom
   runner.join();  // parked in backoff: returns without time passing
   CHECK(api.lists_made() == 1);
 }
+
+TEST_CASE("Informer waits at least the server's Retry-After on 429", "[kube][informer]") {
+  Api api;
+  api.lists.push_back([] {
+    auto r = json_response(429, status_body(429, "TooManyRequests"));
+    r.headers.emplace_back("Retry-After", "10");
+    return r;
+  });
+  api.add_list(list_of("10", {}));
+  kube::Client client(api.http, cfg());
+  SettlingClock clock;
+  kube::Informer inf(client, opts(), {}, clock, half(), core::Logger::discard());
+  std::jthread runner([&](std::stop_token st) { inf.run(st); });
+  REQUIRE(clock.settle(1));
+  REQUIRE(clock.step(9s, 1));  // backoff alone would have retried after 1 s
+  CHECK(api.lists_made() == 1);
+  clock.advance(1s);
+  REQUIRE(inf.wait_for_sync(runner.get_stop_token(), 10s));
+  CHECK(api.lists_made() == 2);
+  runner.request_stop();
+  runner.join();
+}
