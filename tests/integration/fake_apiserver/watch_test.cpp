@@ -216,3 +216,19 @@ TEST_CASE("fake_apiserver watch: a watcher that reads too slowly gets its stream
   CHECK(w.events().size() < static_cast<std::size_t>(total + 1));
   CHECK(f.server.open_watches() == 0);
 }
+
+TEST_CASE("fake_apiserver watch: watching one named object sees only that object", "[fake_apiserver][watch]") {
+  Fixture f;
+  auto s = f.post(kSecrets, secret("one")).j;
+  f.post(kSecrets, secret("two"));
+  WatchReader w(f, std::string(kSecrets) + "/one?watch=true");
+  WatchReader legacy(f, "/api/v1/watch/namespaces/default/secrets/one");
+  REQUIRE(w.wait_for_events(1));
+  REQUIRE(legacy.wait_for_events(1));
+  f.patch(std::string(kSecrets) + "/two", {{"metadata", {{"labels", {{"x", "1"}}}}}}, "application/merge-patch+json");
+  f.patch(std::string(kSecrets) + "/one", {{"metadata", {{"labels", {{"x", "1"}}}}}}, "application/merge-patch+json");
+  REQUIRE(w.wait_for_events(2));
+  REQUIRE(legacy.wait_for_events(2));
+  for (const auto& e : w.events()) CHECK(e["object"]["metadata"]["name"] == "one");
+  for (const auto& e : legacy.events()) CHECK(e["object"]["metadata"]["name"] == "one");
+}

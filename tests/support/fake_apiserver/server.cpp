@@ -1379,6 +1379,10 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
   bool strict = param("fieldValidation") == "Strict";
   if (verb == "watch") {
     is_watch = true;
+    if (!name.empty()) {  // watching one object is a watch with metadata.name=<name>
+      std::string& fs = req.params["fieldSelector"];
+      fs = (fs.empty() ? "" : fs + ",") + "metadata.name=" + name;
+    }
     return do_watch(req, rt, ns, res);
   }
   if (verb == "list") return do_list(req, rt, ns);
@@ -1407,33 +1411,41 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
     }
     json patch = nesting_ok(req.body) ? json::parse(req.body, nullptr, false) : json(json::value_t::discarded);
     if (patch.is_discarded()) throw bad_request("error decoding patch: invalid character in JSON input");
-    json current;
-    {
-      std::lock_guard lk(mu);
-      const json* o = find(rt, rt.namespaced ? ns : "", name);
-      if (!o) throw not_found(rt, name);
-      current = *o;
-    }
-    json patched;
-    if (ct == "application/json-patch+json") {
-      if (!patch.is_array()) throw bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
-      try {
-        patched = current.patch(patch);
-      } catch (const std::exception& e) {
-        throw ApiError(422, "Invalid", std::string("the server rejected our request due to an error in our request: ") + e.what());
+    // Like the real server, a patch without its own resourceVersion is retried on concurrent writes.
+    for (int attempt = 0;; ++attempt) {
+      json current;
+      {
+        std::lock_guard lk(mu);
+        const json* o = find(rt, rt.namespaced ? ns : "", name);
+        if (!o) throw not_found(rt, name);
+        current = *o;
       }
-    } else {
-      if (!patch.is_object()) throw bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}");
-      patched = ct == "application/merge-patch+json" ? apply_merge_patch(current, patch)
-                                                     : apply_strategic_merge_patch(current, patch);
+      json patched;
+      if (ct == "application/json-patch+json") {
+        if (!patch.is_array()) throw bad_request("json: cannot unmarshal object into Go value of type jsonpatch.Patch");
+        try {
+          patched = current.patch(patch);
+        } catch (const std::exception& e) {
+          throw ApiError(422, "Invalid", std::string("the server rejected our request due to an error in our request: ") + e.what());
+        }
+      } else {
+        if (!patch.is_object()) throw bad_request("json: cannot unmarshal array into Go value of type map[string]interface {}");
+        patched = ct == "application/merge-patch+json" ? apply_merge_patch(current, patch)
+                                                       : apply_strategic_merge_patch(current, patch);
+      }
+      if (!patched.is_object() || !patched.contains("metadata") || !patched["metadata"].is_object()) {
+        throw bad_request("the patch produced an invalid object");
+      }
+      if (patched.value("kind", rt.kind) != rt.kind || patched.value("apiVersion", rt.api_version()) != rt.api_version()) {
+        throw bad_request("the API version in the data does not match the expected API version");
+      }
+      bool precondition = meta_str(patched, "resourceVersion") != meta_str(current, "resourceVersion");
+      try {
+        return do_update(req, rt, ns, name, sub, std::move(patched), true);
+      } catch (const ApiError& e) {
+        if (e.code != 409 || precondition || attempt >= 10) throw;
+      }
     }
-    if (!patched.is_object() || !patched.contains("metadata") || !patched["metadata"].is_object()) {
-      throw bad_request("the patch produced an invalid object");
-    }
-    if (patched.value("kind", rt.kind) != rt.kind || patched.value("apiVersion", rt.api_version()) != rt.api_version()) {
-      throw bad_request("the API version in the data does not match the expected API version");
-    }
-    return do_update(req, rt, ns, name, sub, std::move(patched), true);
   }
   if (verb == "delete") return do_delete(req, rt, ns, name);
   if (verb == "deletecollection") {
