@@ -23,6 +23,25 @@ std::string truncate_utf8(std::string_view s, std::size_t max) {
 }
 }  // namespace
 
+ObjectReference reference_to(const json& o) {
+  ObjectReference r;
+  if (!o.is_object()) return r;
+  auto str = [](const json& j, const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  r.api_version = str(o, "apiVersion");
+  r.kind = str(o, "kind");
+  auto m = o.find("metadata");
+  if (m != o.end() && m->is_object()) {
+    r.namespace_name = str(*m, "namespace");
+    r.name = str(*m, "name");
+    r.uid = str(*m, "uid");
+    r.resource_version = str(*m, "resourceVersion");
+  }
+  return r;
+}
+
 EventRecorder::EventRecorder(Client& client, core::Clock& clock, core::Logger log, EventRecorderOptions options)
     : client_(client), clock_(clock), log_(std::move(log)), options_(std::move(options)) {}
 

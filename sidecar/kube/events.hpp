@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <map>
 #include <mutex>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 
@@ -23,6 +24,10 @@ struct ObjectReference {
   std::string uid;
   std::string resource_version;
 };
+
+// The reference to a full object as read from the API (apiVersion, kind, metadata.*); fields that are
+// missing stay empty.
+ObjectReference reference_to(const nlohmann::json& object);
 
 enum class EventType { Normal, Warning };
 

@@ -158,3 +158,17 @@ TEST_CASE("Long messages are truncated on a UTF-8 boundary", "[kube][events]") {
   CHECK(m.size() <= 1024);
   CHECK(m.size() % 2 == 0);
 }
+
+TEST_CASE("Object references come from API objects, tolerating junk", "[kube][events]") {
+  auto r = kube::reference_to(json{{"apiVersion", "networking.k8s.io/v1"},
+                                   {"kind", "Ingress"},
+                                   {"metadata", {{"name", "web"}, {"namespace", "shop"}, {"uid", "u1"}, {"resourceVersion", "9"}}}});
+  CHECK(r.api_version == "networking.k8s.io/v1");
+  CHECK(r.kind == "Ingress");
+  CHECK(r.namespace_name == "shop");
+  CHECK(r.name == "web");
+  CHECK(r.uid == "u1");
+  CHECK(r.resource_version == "9");
+  CHECK(kube::reference_to(json::array()).name.empty());
+  CHECK(kube::reference_to(json{{"metadata", {{"name", 5}}}}).name.empty());
+}
