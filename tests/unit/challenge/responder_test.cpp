@@ -515,3 +515,37 @@ TEST_CASE("responder: the connection limit is enforced and frees up", "[challeng
   CHECK(r->status == 200);
   CHECK(r->body == "tok.k");
 }
+
+TEST_CASE("responder: serves on [::1] when IPv6 loopback exists", "[challenge][responder]") {
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!v6) {
+    WARN("no IPv6 loopback here; skipped");
+    return;
+  }
+  InMemoryChallengeStore store;
+  store.put("tok", "tok.k");
+  auto o = loopback();
+  o.listen = "[::1]:0";
+  Responder responder(store, o);
+  CHECK(responder.host() == "::1");
+  int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
+  REQUIRE(fd >= 0);
+  a.sin6_port = htons(responder.port());
+  REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
+  const std::string req = get(kPrefix + "tok", "GET", "Connection: close\r\n");
+  REQUIRE(::send(fd, req.data(), req.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(req.size()));
+  timeval tv{30, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  std::string reply;
+  char buf[1024];
+  for (ssize_t n; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) reply.append(buf, static_cast<std::size_t>(n));
+  ::close(fd);
+  CHECK(reply.rfind("HTTP/1.1 200", 0) == 0);
+  CHECK(reply.size() >= 5);
+  CHECK(reply.substr(reply.size() - 5) == "tok.k");
+}

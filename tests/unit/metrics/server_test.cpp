@@ -252,3 +252,26 @@ TEST_CASE("metrics server: stop is idempotent and frees the port", "[metrics][se
   c.set_connection_timeout(std::chrono::seconds(2));
   CHECK_FALSE(c.Get("/healthz"));
 }
+
+TEST_CASE("metrics server: listens on [::1] when IPv6 loopback exists", "[metrics][server]") {
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  bool v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!v6) {
+    WARN("no IPv6 loopback here; skipped");
+    return;
+  }
+  prometheus::Registry registry;
+  auto o = loopback();
+  o.listen = "[::1]:0";
+  Server server(registry, o);
+  CHECK(server.host() == "::1");
+  httplib::Client c("::1", server.port());
+  c.set_read_timeout(std::chrono::seconds(30));
+  auto r = c.Get("/healthz");
+  REQUIRE(r);
+  CHECK(r->status == 200);
+}
