@@ -53,6 +53,11 @@ class SecretStore {
  public:
   virtual ~SecretStore() = default;
   virtual std::optional<SecretData> get(const std::string& namespace_name, const std::string& name) = 0;
+  // Read that bypasses any cache: used to re-read after Conflict / AlreadyExists, where a cache may still
+  // hold the version that just lost. Defaults to get().
+  virtual std::optional<SecretData> get_fresh(const std::string& namespace_name, const std::string& name) {
+    return get(namespace_name, name);
+  }
   // Returns the stored object (with its new resource_version).
   virtual SecretData create(const SecretData& secret) = 0;
   // Replaces the object; secret.resource_version must be the one read.

@@ -406,7 +406,7 @@ bool Reconciler::write_secret(const core::DesiredCertificate& desired, std::opti
                    (e.kind() == ErrorKind::NotFound && existing);
       if (!retry || attempt >= config_.max_write_attempts) throw;
       log.info("secret write conflict, re-reading", {{"attempt", std::to_string(attempt)}});
-      existing = deps_.secrets.get(desired.namespace_name, desired.secret_name);
+      existing = deps_.secrets.get_fresh(desired.namespace_name, desired.secret_name);
     }
   }
 }

@@ -129,6 +129,10 @@ class FakeSecretStore final : public SecretStore {
     if (it == items_.end()) return std::nullopt;
     return it->second;
   }
+  std::optional<SecretData> get_fresh(const std::string& ns, const std::string& name) override {
+    ++fresh_gets;
+    return get(ns, name);
+  }
   SecretData create(const SecretData& s) override {
     std::lock_guard lock(mu_);
     ++creates;
@@ -180,7 +184,7 @@ class FakeSecretStore final : public SecretStore {
     return items_.size();
   }
 
-  std::atomic<int> gets{0}, creates{0}, updates{0};
+  std::atomic<int> gets{0}, fresh_gets{0}, creates{0}, updates{0};
   std::atomic<int> conflicts_left{0};
 
  private:

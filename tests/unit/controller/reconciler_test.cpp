@@ -153,6 +153,7 @@ TEST_CASE("a Conflict on write re-reads and retries, keeping the other writer's 
   CHECK(s->annotations.at("acme-sidecar.io/names") == "a.example,b.example");
   CHECK(s->annotations.at("other-writer") == "was-here");
   CHECK(rig.secrets.updates == 2);
+  CHECK(rig.secrets.fresh_gets == 1);  // the re-read bypasses caches
   CHECK(rig.issuer.count() == 2);  // the certificate is not requested twice
 }
 
