@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <cstdlib>
+#include <filesystem>
 #include <atomic>
 #include <map>
 #include <mutex>
@@ -343,4 +345,71 @@ TEST_CASE("one-shot mode writes tls.crt and a 0600 PKCS#8 tls.key", "[pebble][on
   // Bad input: a clear failure, no crash.
   o.key_algorithm = "dsa-1024";
   CHECK(run_issue(o, log) == 1);
+}
+
+namespace {
+// Records every response body by kind (for the fuzz seed corpus under tests/fuzz/acme/corpus/).
+struct RecordingHttp final : http::HttpClient {
+  http::HttpClient& inner;
+  std::filesystem::path dir;
+  std::map<std::string, int> seq;
+  std::mutex mu;
+  RecordingHttp(http::HttpClient& i, std::filesystem::path d) : inner(i), dir(std::move(d)) {}
+  void save(const std::string& kind, const std::string& content) {
+    std::lock_guard l(mu);
+    std::filesystem::create_directories(dir / kind);
+    testing::write_file(dir / kind / ("pebble-" + std::to_string(++seq[kind])), content);
+  }
+  http::Response send(const http::Request& r) override {
+    auto resp = inner.send(r);
+    std::string ct;
+    for (const auto& [k, v] : resp.headers)
+      if (k == "Content-Type" || k == "content-type") ct = v;
+    if (resp.body.empty()) return resp;
+    if (ct.find("problem") != std::string::npos) save("problem", resp.body);
+    else if (r.url.find("/dir") != std::string::npos) save("directory", resp.body);
+    else if (r.url.find("/order-plz") != std::string::npos || r.url.find("/my-order/") != std::string::npos ||
+             r.url.find("/finalize-order/") != std::string::npos) save("order", resp.body);
+    else if (r.url.find("/authZ/") != std::string::npos || r.url.find("/chalZ/") != std::string::npos)
+      save("authorization", resp.body);
+    else if (r.url.find("/certZ/") != std::string::npos) {
+      std::string links;
+      for (const auto& [k, v] : resp.headers)
+        if (k == "Link" || k == "link") links += v + "\n";
+      save("chain", links + "\n" + resp.body);
+    }
+    return resp;
+  }
+  http::Response stream(const http::Request& r, const http::ChunkHandler& h) override { return inner.stream(r, h); }
+};
+}  // namespace
+
+// Not part of the normal run: ACME_SIDECAR_CAPTURE_DIR=<dir> acme_integration_tests "[.capture]"
+TEST_CASE("capture Pebble responses as fuzz seeds", "[.capture]") {
+  const char* out = std::getenv("ACME_SIDECAR_CAPTURE_DIR");
+  REQUIRE(out);
+  PebbleOptions o;
+  o.nonce_reject_percent = 30;
+  o.domain_blocklist = {"blocked.test"};
+  o.extra_env = {{"PEBBLE_ALTERNATE_ROOTS", "1"}};
+  PebbleRig rig(o);
+  Responder responder;
+  http::TlsOptions t;
+  t.ca_file = rig.ca_bundle_path();
+  http::CurlClient curl(t);
+  RecordingHttp rec(curl, out);
+  core::SystemClock clock;
+  MemoryAccountKeyStore keys;
+  ClientOptions co;
+  co.directory_url = rig.directory_url();
+  co.poll_interval = std::chrono::milliseconds(50);
+  co.preferred_chain = "no such root";  // fetch the alternates too
+  AcmeClient client(rec, clock, core::Logger::discard(), keys, co);
+  client.issue(request({"a.capture.test", "b.capture.test"}), responder.publisher);
+  WrongPublisher wrong(responder.store);
+  CHECK_THROWS(client.issue(request({"wrong.capture.test"}), wrong));
+  CHECK_THROWS(client.issue(request({"blocked.test"}), responder.publisher));
+  rig.restart();
+  client.refresh();
+  client.issue(request({"c.capture.test"}), responder.publisher);
 }
