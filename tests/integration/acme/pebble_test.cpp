@@ -175,7 +175,7 @@ TEST_CASE("Pebble: a wrong challenge answer ends the order invalid with Pebble's
   CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(30));
 }
 
-TEST_CASE("Pebble killed mid-order: transport error in time; after a restart the client re-registers",
+TEST_CASE("Pebble killed mid-order: transport error in time, after a restart the client re-registers",
           "[pebble][restart]") {
   PebbleRig rig(PebbleOptions{});
   Responder responder;
