@@ -204,7 +204,11 @@ struct Responder::Impl {
       auto [c, p] = queue.front();
       queue.pop_front();
       lock.unlock();
-      p->answer = store.lookup(p->token);
+      try {
+        p->answer = store.lookup(p->token);
+      } catch (...) {
+        p->answer.reset();  // a failing read-through is a miss, never a dead worker
+      }
       p->stage = Pending::Stage::Resumed;
       MHD_resume_connection(c);
       lock.lock();
