@@ -15,15 +15,15 @@ namespace {
 struct Reader {
   std::vector<std::string>& problems;
 
-  const json* member(const json& obj, const char* key, const std::string& path) {
+  // Absent and null are the same thing in Kubernetes objects.
+  static const json* member(const json& obj, const char* key) {
     if (!obj.is_object()) return nullptr;
     auto it = obj.find(key);
     if (it == obj.end() || it->is_null()) return nullptr;
-    (void)path;
     return &*it;
   }
   std::string string(const json& obj, const char* key, const std::string& path, bool required = false) {
-    const json* v = member(obj, key, path);
+    const json* v = member(obj, key);
     if (!v) {
       if (required) problems.push_back(path + "." + key + ": missing");
       return {};
@@ -35,7 +35,7 @@ struct Reader {
     return v->get<std::string>();
   }
   const json* object(const json& obj, const char* key, const std::string& path) {
-    const json* v = member(obj, key, path);
+    const json* v = member(obj, key);
     if (v && !v->is_object()) {
       problems.push_back(path + "." + key + ": expected an object, got " + v->type_name());
       return nullptr;
@@ -43,7 +43,7 @@ struct Reader {
     return v;
   }
   const json* array(const json& obj, const char* key, const std::string& path) {
-    const json* v = member(obj, key, path);
+    const json* v = member(obj, key);
     if (v && !v->is_array()) {
       problems.push_back(path + "." + key + ": expected an array, got " + v->type_name());
       return nullptr;
@@ -127,7 +127,7 @@ Decoded<core::IngressView> decode_ingress(const json& obj) {
   v.resource_version = meta.resource_version;
   v.annotations = std::move(meta.annotations);
   if (const json* spec = r.object(obj, "spec", "")) {
-    if (const json* cls = r.member(*spec, "ingressClassName", "spec")) {
+    if (const json* cls = Reader::member(*spec, "ingressClassName")) {
       if (cls->is_string()) {
         v.ingress_class_name = cls->get<std::string>();
       } else {
