@@ -17,7 +17,8 @@ struct Csr {
 // Every name becomes a dNSName SAN, in the given order. The subject CN is the first name, but only
 // when it fits the 64-byte ub-common-name limit (RFC 5280); otherwise the subject is empty.
 // Signature: SHA-256 (SHA-384 for ECDSA P-384). Names are used as given (callers lower-case and
-// de-duplicate); an empty list, an empty name, or a name with NUL/control characters → Invalid.
+// de-duplicate); an empty list, or a name that is empty, longer than 253 characters, or holds a space,
+// control or non-ASCII byte (IDNs must arrive as A-labels) → core::Error(Invalid).
 Csr make_csr(const PrivateKey& key, const std::vector<std::string>& names);
 
 // A parsed and signature-checked CSR (used by the test CA / hostile-CA stand-in to issue from it).

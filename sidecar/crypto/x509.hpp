@@ -58,8 +58,9 @@ class Certificate {
   std::shared_ptr<X509> cert_;
 };
 
-// Every CERTIFICATE block in order (leaf first, as ACME and tls.crt deliver them). Text between blocks
-// is ignored; no certificate at all, a truncated or corrupt block → Parse error naming its index.
+// Every CERTIFICATE block in order (leaf first, as ACME and tls.crt deliver them). Text outside blocks
+// is ignored; no certificate at all, a truncated or corrupt block, or any other PEM block (a private
+// key in tls.crt, a CSR) → Parse error naming the block's index.
 std::vector<Certificate> parse_pem_chain(std::string_view text);
 // Concatenated PEM of the chain (the form written to tls.crt).
 std::string to_pem_chain(const std::vector<Certificate>& chain);
