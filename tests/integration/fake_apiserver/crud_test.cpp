@@ -4,6 +4,7 @@
 #include <set>
 #include <thread>
 
+#include "internal.hpp"
 #include "wire.hpp"
 
 using namespace fa_test;
@@ -726,4 +727,38 @@ TEST_CASE("fake_apiserver: concurrent writers — patches retry internally, upda
   CHECK(rvs.size() == static_cast<std::size_t>(kThreads * kEach));  // every patch got its own resourceVersion
   auto l = f.get(std::string(kLeases) + "/l").j;
   CHECK(l["metadata"]["annotations"].size() == static_cast<std::size_t>(kThreads * kEach));  // no lost update
+}
+
+TEST_CASE("fake_apiserver: server-side Table printing for kubectl get", "[fake_apiserver]") {
+  Fixture f;
+  json ing = ingress("web");
+  ing["spec"]["tls"] = {{{"hosts", {"a.example.com"}}, {"secretName", "web-tls"}}};
+  REQUIRE(f.post(kIngresses, ing).status == 201);
+  REQUIRE(f.post(kSecrets, secret("s")).status == 201);
+  auto c = f.client(f.server.admin_token());
+  httplib::Headers accept = {{"Accept", "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}};
+  auto r = c->Get(kIngresses, accept);
+  REQUIRE(r);
+  auto t = json::parse(r->body);
+  CHECK(t["kind"] == "Table");
+  CHECK(t["apiVersion"] == "meta.k8s.io/v1");
+  std::vector<std::string> cols;
+  for (const auto& col : t["columnDefinitions"]) cols.push_back(col["name"]);
+  CHECK(cols == std::vector<std::string>{"Name", "Class", "Hosts", "Address", "Ports", "Age"});
+  REQUIRE(t["rows"].size() == 1);
+  CHECK(t["rows"][0]["cells"][0] == "web");
+  CHECK(t["rows"][0]["cells"][1] == "nginx");
+  CHECK(t["rows"][0]["cells"][2] == "a.example.com");
+  CHECK(t["rows"][0]["cells"][4] == "80, 443");
+  CHECK(t["rows"][0]["object"]["kind"] == "PartialObjectMetadata");
+  CHECK(t["rows"][0]["object"]["metadata"]["name"] == "web");
+  r = c->Get((std::string(kSecrets) + "/s").c_str(), accept);
+  t = json::parse(r->body);
+  CHECK(t["kind"] == "Table");
+  CHECK(t["rows"][0]["cells"][1] == "Opaque");
+  // Plain JSON when Table is not asked for.
+  CHECK(f.get(kSecrets).j["kind"] == "SecretList");
+  CHECK(acme_sidecar::fake_apiserver::detail::human_duration(59) == "59s");
+  CHECK(acme_sidecar::fake_apiserver::detail::human_duration(150) == "2m30s");
+  CHECK(acme_sidecar::fake_apiserver::detail::human_duration(3 * 86400 + 7200) == "3d2h");
 }

@@ -145,6 +145,12 @@ TEST_CASE("fake_apiserver kubectl: create -f, get, list -o json, label selectors
   CHECK(r.output.find("configmap/c1") != std::string::npos);
   r = c.kubectl({"get", "secrets"});
   CHECK(r.output.find("s1") != std::string::npos);
+  // Server-side printing gives the real columns.
+  CHECK(r.output.find("TYPE") != std::string::npos);
+  CHECK(r.output.find("DATA") != std::string::npos);
+  r = c.kubectl({"get", "ingress"});
+  CHECK(r.output.find("CLASS") != std::string::npos);
+  CHECK(r.output.find("a.example.com") != std::string::npos);
 
   r = c.kubectl({"create", "-f", c.file("m2.yaml", kManifest)});
   CHECK(r.status != 0);

@@ -97,6 +97,10 @@ std::string rfc3339_now(bool millis = false);
 // Decodes kubectl's protobuf bodies for v1 Secret/ConfigMap/Namespace into JSON (ApiError 400/415 otherwise).
 json decode_k8s_protobuf(std::string_view body);
 
+// Server-side printing: a meta.k8s.io/v1 Table of `objects` (kubectl get asks for it).
+json make_table(const ResourceType& rt, const std::vector<const json*>& objects, const json& list_meta);
+std::string human_duration(long long seconds);
+
 // Patches.
 json apply_merge_patch(const json& target, const json& patch);
 json apply_strategic_merge_patch(const json& target, const json& patch);

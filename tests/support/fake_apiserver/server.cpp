@@ -102,6 +102,7 @@ struct Watcher {
   LabelSelector labels;
   FieldSelector fields;
   std::size_t limit = 1000;
+  bool table = false;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -112,6 +113,14 @@ struct Watcher {
   bool selects(const json& o) const {
     if (!ns.empty() && meta_str(o, "namespace") != ns) return false;
     return labels.matches(o) && fields.matches(o);
+  }
+  // ADDED/MODIFIED/DELETED objects become one-row Tables for `kubectl get -w`.
+  std::string render(json ev) const {
+    if (table && ev["type"] != "ERROR" && ev["type"] != "BOOKMARK") {
+      json t = make_table(*rt, {&ev["object"]}, json::object());
+      ev["object"] = std::move(t);
+    }
+    return lines_of(ev);
   }
   void push(std::string line, bool live) {
     std::lock_guard lk(mu);
@@ -185,6 +194,7 @@ struct Request {
   std::string content_type;
   std::string body;
   std::string user;
+  bool table = false;  // Accept asks for meta.k8s.io Table (kubectl get)
 };
 
 struct Reply {
@@ -275,7 +285,7 @@ struct FakeApiServer::Impl {
   void record(const std::string& type, const ResourceType& rt, const json& obj, const json& prev) {
     StoredEvent e{rv, type, &rt, obj, prev};
     for (auto& w : watchers) {
-      if (auto ev = event_for(*w, e)) w->push(lines_of(*ev), true);
+      if (auto ev = event_for(*w, e)) w->push(w->render(*ev), true);
     }
     events.push_back(std::move(e));
     while (events.size() > opts.watch_window) {
@@ -1048,6 +1058,7 @@ Reply FakeApiServer::Impl::do_list(const Request& req, const ResourceType& rt, c
   }
   std::lock_guard lk(mu);
   json items = json::array();
+  std::vector<const json*> selected;
   std::string last_key;
   long long remaining = 0;
   for (const auto& [key, obj] : bucket(rt)) {
@@ -1058,6 +1069,7 @@ Reply FakeApiServer::Impl::do_list(const Request& req, const ResourceType& rt, c
       ++remaining;
       continue;
     }
+    selected.push_back(&obj);
     json item = obj;
     item.erase("kind");
     item.erase("apiVersion");
@@ -1069,6 +1081,7 @@ Reply FakeApiServer::Impl::do_list(const Request& req, const ResourceType& rt, c
     meta["continue"] = base64_encode(json{{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", last_key}}.dump());
     meta["remainingItemCount"] = remaining;
   }
+  if (req.table) return json_reply(200, make_table(rt, selected, meta));
   return json_reply(200, {{"kind", rt.kind + "List"}, {"apiVersion", rt.api_version()}, {"metadata", meta}, {"items", items}});
 }
 
@@ -1137,6 +1150,7 @@ Reply FakeApiServer::Impl::do_watch(const Request& req, const ResourceType& rt, 
   w->labels = parse_label_selector(get("labelSelector"));
   w->fields = parse_field_selector(get("fieldSelector"), rt);
   w->limit = opts.watch_queue_limit;
+  w->table = req.table;
   bool bookmarks = get("allowWatchBookmarks") == "true" || get("allowWatchBookmarks") == "1";
   bool initial_events = get("sendInitialEvents") == "true";
   std::string rv_param = get("resourceVersion");
@@ -1179,7 +1193,7 @@ Reply FakeApiServer::Impl::do_watch(const Request& req, const ResourceType& rt, 
               std::to_string(rv) + ")");
     } else if (!from_given || initial_events) {
       for (const auto& [key, obj] : bucket(rt)) {
-        if (w->selects(obj)) w->push(lines_of(json{{"type", "ADDED"}, {"object", obj}}), false);
+        if (w->selects(obj)) w->push(w->render(json{{"type", "ADDED"}, {"object", obj}}), false);
       }
       if (initial_events && bookmarks) {
         json bm = {{"type", "BOOKMARK"},
@@ -1199,7 +1213,7 @@ Reply FakeApiServer::Impl::do_watch(const Request& req, const ResourceType& rt, 
     } else {
       for (const auto& e : events) {
         if (e.rv <= from) continue;
-        if (auto ev = event_for(*w, e)) w->push(lines_of(*ev), false);
+        if (auto ev = event_for(*w, e)) w->push(w->render(*ev), false);
       }
       watchers.push_back(w);
     }
@@ -1390,6 +1404,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
     std::lock_guard lk(mu);
     const json* o = find(rt, rt.namespaced ? ns : "", name);
     if (!o) throw not_found(rt, name);
+    if (req.table) return json_reply(200, make_table(rt, {o}, {{"resourceVersion", meta_str(*o, "resourceVersion")}}));
     return json_reply(200, *o);
   }
   if (verb == "create") {
@@ -1449,7 +1464,9 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
   }
   if (verb == "delete") return do_delete(req, rt, ns, name);
   if (verb == "deletecollection") {
-    Reply list = do_list(req, rt, ns);
+    Request plain = req;
+    plain.table = false;
+    Reply list = do_list(plain, rt, ns);
     json l = json::parse(list.body);
     for (const auto& item : l["items"]) {
       try {
@@ -1654,6 +1671,8 @@ void FakeApiServer::start() {
     req.query = q == std::string::npos ? "" : target.substr(q + 1);
     for (const auto& [k, v] : hreq.params) req.params[k] = v;
     req.content_type = hreq.get_header_value("Content-Type");
+    std::string accept = hreq.get_header_value("Accept");
+    req.table = accept.find("as=Table") != std::string::npos && accept.find("g=meta.k8s.io") != std::string::npos;
     req.body = hreq.body;
     bool is_watch = false;
     Reply reply;
