@@ -47,3 +47,45 @@ TEST_CASE("nonce pool keeps valid nonces, newest first, bounded", "[acme][nonce]
   CHECK(pool.pop() == "b");
   CHECK_FALSE(pool.pop());
 }
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "acme/account_store.hpp"
+#include "acme/oneshot.hpp"
+
+TEST_CASE("file account key store: missing means none, saved 0600, atomic", "[acme][store]") {
+  auto dir = std::filesystem::temp_directory_path() / ("acme-store-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  FileAccountKeyStore store(dir / "account.key");
+  CHECK_FALSE(store.load());
+  store.save("-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n");
+  CHECK(store.load() == "-----BEGIN PRIVATE KEY-----\nx\n-----END PRIVATE KEY-----\n");
+  struct stat st {};
+  REQUIRE(::stat((dir / "account.key").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0600);
+  CHECK_FALSE(std::filesystem::exists(dir / "account.key.tmp"));
+  write_file_atomic(dir / "tls.crt", "cert", 0644);
+  REQUIRE(::stat((dir / "tls.crt").c_str(), &st) == 0);
+  CHECK((st.st_mode & 0777) == 0644);
+  CHECK(resolve_directory_preset("letsencrypt") == "https://acme-v02.api.letsencrypt.org/directory");
+  CHECK(resolve_directory_preset("letsencrypt-staging") == "https://acme-staging-v02.api.letsencrypt.org/directory");
+  CHECK(resolve_directory_preset("https://127.0.0.1:14000/dir") == "https://127.0.0.1:14000/dir");
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("one-shot mode refuses bad options clearly", "[acme][oneshot]") {
+  auto log = core::Logger::discard();
+  OneShotOptions o;
+  CHECK(run_issue(o, log) == 1);  // no domains
+  o.domains = {"*.example.org"};
+  o.out_dir = std::filesystem::temp_directory_path() / "acme-oneshot-unused";
+  o.acme_directory = "https://127.0.0.1:1/dir";
+  std::vector<std::string> lines;
+  core::Logger capture([&](std::string_view l) { lines.emplace_back(l); }, core::LogLevel::Debug);
+  CHECK(run_issue(o, capture) == 1);
+  REQUIRE_FALSE(lines.empty());
+  CHECK(lines.back().find("wildcard") != std::string::npos);
+}
