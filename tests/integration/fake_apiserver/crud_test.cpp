@@ -260,7 +260,7 @@ TEST_CASE("fake_apiserver: hostile input gets the real server's 400/404/405/415/
   CHECK(r.j["message"].get<std::string>().find("strict decoding error: unknown field \"bogus\"") != std::string::npos);
 }
 
-TEST_CASE("fake_apiserver: update conflicts on a stale resourceVersion; no-op update keeps it", "[fake_apiserver]") {
+TEST_CASE("fake_apiserver: update conflicts on a stale resourceVersion - no-op update keeps it", "[fake_apiserver]") {
   Fixture f;
   auto created = f.post(kSecrets, secret("s"));
   json obj = created.j;
@@ -305,7 +305,7 @@ TEST_CASE("fake_apiserver: update conflicts on a stale resourceVersion; no-op up
   CHECK(h.j["metadata"]["uid"] == ing["metadata"]["uid"]);
 }
 
-TEST_CASE("fake_apiserver: list items carry no kind/apiVersion; lists span namespaces; limit/continue",
+TEST_CASE("fake_apiserver: list items carry no kind/apiVersion - lists span namespaces - limit/continue",
           "[fake_apiserver]") {
   Fixture f;
   f.post("/api/v1/namespaces", {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "other"}}}});
@@ -369,7 +369,7 @@ TEST_CASE("fake_apiserver: label selectors =, ==, !=, in, notin, exists, !key", 
   CHECK(f.get(std::string(kSecrets) + "?labelSelector=" + httplib::detail::encode_query_param("app in (a")).status == 400);
 }
 
-TEST_CASE("fake_apiserver: field selectors metadata.name, metadata.namespace, Secret type; others 400",
+TEST_CASE("fake_apiserver: field selectors metadata.name, metadata.namespace, Secret type - others 400",
           "[fake_apiserver]") {
   Fixture f;
   f.post(kSecrets, secret("a"));
@@ -508,7 +508,7 @@ TEST_CASE("fake_apiserver: Secret data must be base64, stringData merges into da
   CHECK(f.post(kSecrets, secret("badkey", json::object(), {{"a/b", "YQ=="}})).status == 422);
 }
 
-TEST_CASE("fake_apiserver: Lease times are MicroTime; Lease update needs a resourceVersion", "[fake_apiserver]") {
+TEST_CASE("fake_apiserver: Lease times are MicroTime - Lease update needs a resourceVersion", "[fake_apiserver]") {
   Fixture f;
   for (const char* bad : {"2024-01-01T00:00:00Z", "2024-01-01T00:00:00.12345Z", "2024-01-01T00:00:00.123456789Z",
                           "yesterday"}) {
@@ -615,7 +615,7 @@ std::string k8s_pb(const std::string& api_version, const std::string& kind, cons
 
 }  // namespace
 
-TEST_CASE("fake_apiserver: protobuf bodies for Secret/ConfigMap/Namespace decode; other kinds are 415",
+TEST_CASE("fake_apiserver: protobuf bodies for Secret/ConfigMap/Namespace decode - other kinds are 415",
           "[fake_apiserver]") {
   Fixture f;
   // v1.Secret{metadata{name: "pb", labels{a: b}}, data{k: "\x00\xff"}, type: "Opaque"}
@@ -643,7 +643,7 @@ TEST_CASE("fake_apiserver: protobuf bodies for Secret/ConfigMap/Namespace decode
   CHECK(r.status == 400);
 }
 
-TEST_CASE("fake_apiserver: Event validation in both groups; ownerReferences; Secret size", "[fake_apiserver]") {
+TEST_CASE("fake_apiserver: Event validation in both groups - ownerReferences - Secret size", "[fake_apiserver]") {
   Fixture f;
   const std::string v1 = "/api/v1/namespaces/default/events";
   const std::string ev = "/apis/events.k8s.io/v1/namespaces/default/events";
@@ -691,8 +691,9 @@ TEST_CASE("fake_apiserver: Event validation in both groups; ownerReferences; Sec
   owned["metadata"]["ownerReferences"][0]["controller"] = true;
   CHECK(f.post(kSecrets, owned).status == 201);
 
-  std::string big = std::string(1024 * 1024 + 8, 'A');  // > 1 MiB once decoded
+  std::string big = std::string(1536 * 1024, 'A');  // 1.125 MiB once decoded
   CHECK(f.post(kSecrets, secret("huge", json::object(), {{"k", big}})).status == 422);
+  CHECK(f.post(kSecrets, secret("large", json::object(), {{"k", std::string(1024 * 1024, 'A')}})).status == 201);
 }
 
 TEST_CASE("fake_apiserver: concurrent writers — patches retry internally, updates conflict, RVs stay unique",

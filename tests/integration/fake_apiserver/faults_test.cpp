@@ -88,7 +88,7 @@ TEST_CASE("fake_apiserver faults: forced Conflicts on the next N updates, every 
   CHECK(statuses == std::vector<int>{200, 409, 200, 409, 200, 200});
 }
 
-TEST_CASE("fake_apiserver faults: reset wipes the store; resourceVersion continues or restarts",
+TEST_CASE("fake_apiserver faults: reset wipes the store - resourceVersion continues or restarts",
           "[fake_apiserver][faults]") {
   Fixture f;
   f.post(kSecrets, secret("a"));

@@ -166,7 +166,7 @@ TEST_CASE("fake_apiserver kubectl: create -f, get, list -o json, label selectors
   CHECK(r.status == 0);
 }
 
-TEST_CASE("fake_apiserver kubectl: apply -f twice; the second apply patches", "[fake_apiserver][kubectl]") {
+TEST_CASE("fake_apiserver kubectl: apply -f twice - the second apply patches", "[fake_apiserver][kubectl]") {
   if (!have_kubectl()) return;
   Cluster c;
   std::string path = c.file("m.yaml", kManifest);

@@ -168,7 +168,7 @@ TEST_CASE("fake_apiserver watch: an update that changes nothing makes no event",
   CHECK(ev[0]["object"]["metadata"]["name"] == "marker");  // the no-op updates produced nothing before it
 }
 
-TEST_CASE("fake_apiserver watch: label selector transitions are ADDED/DELETED; field selectors filter",
+TEST_CASE("fake_apiserver watch: label selector transitions are ADDED/DELETED - field selectors filter",
           "[fake_apiserver][watch]") {
   Fixture f;
   auto s = f.post(kSecrets, secret("t", {{"app", "web"}})).j;
