@@ -139,7 +139,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, co
   };
   int d = num(5, 2), y = num(12, 4), h = num(17, 2), mi = num(20, 2), s = num(23, 2);
   int mo = month_index(value.substr(8, 3));
-  if (d < 0 || y < 0 || h < 0 || mi < 0 || s < 0 || mo == 0 || h > 23 || mi > 59 || s > 60) return std::nullopt;
+  if (d < 0 || y < 1970 || y > 2200 || h < 0 || mi < 0 || s < 0 || mo == 0 || h > 23 || mi > 59 || s > 60) return std::nullopt;
   year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)}, day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return std::nullopt;
   auto when = sys_days(ymd) + hours(h) + minutes(mi) + seconds(s);

@@ -260,7 +260,8 @@ core::TimePoint parse_rfc3339(std::string_view s) {
   int Y = digits(s, 0, 4), M = digits(s, 5, 2), D = digits(s, 8, 2);
   int h = digits(s, 11, 2), m = digits(s, 14, 2), sec = digits(s, 17, 2);
   year_month_day ymd{year{Y}, month{static_cast<unsigned>(M)}, day{static_cast<unsigned>(D)}};
-  if (!ymd.ok() || h > 23 || m > 59 || sec > 60)
+  // system_clock counts nanoseconds in 64 bits: only years 1678..2261 fit; CAs send nothing else.
+  if (!ymd.ok() || Y < 1970 || Y > 2200 || h > 23 || m > 59 || sec > 60)
     throw Error(ErrorKind::Parse, "RFC 3339 timestamp out of range: '" + std::string(s.substr(0, 40)) + "'");
   std::size_t pos = 19;
   nanoseconds frac{0};

@@ -123,7 +123,8 @@ TEST_CASE("RFC 3339 timestamps and renewal info", "[acme][parse]") {
   CHECK(parse_rfc3339("2021-01-03T00:00:00+01:00") == parse_rfc3339("2021-01-02T23:00:00Z"));
   CHECK(parse_rfc3339("2021-01-03T00:00:00.5Z") - parse_rfc3339("2021-01-03T00:00:00Z") == milliseconds(500));
   for (const char* bad : {"", "2021-13-01T00:00:00Z", "2021-02-30T00:00:00Z", "2021-01-01T00:00:00",
-                          "2021-01-01T00:00:00Zjunk", "2021-01-01T25:00:00Z", "2021-01-01T00:00:00.Z"})
+                          "2021-01-01T00:00:00Zjunk", "2021-01-01T25:00:00Z", "2021-01-01T00:00:00.Z",
+                          "1404-01-01T00:00:00Z", "9999-12-31T23:59:59Z"})
     CHECK_THROWS_AS(parse_rfc3339(bad), core::Error);
   RenewalInfo r = parse_renewal_info(R"({"suggestedWindow":{"start":"2025-01-02T04:00:00Z",
     "end":"2025-01-03T04:00:00Z"},"explanationURL":"https://ca/why"})");
