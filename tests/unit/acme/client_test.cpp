@@ -438,3 +438,22 @@ TEST_CASE("stored account key is reused and a broken one is a Config error", "[a
   rig.keys.save("garbage");
   CHECK(kind_of([&] { rig.client()->ensure_account(); }) == core::ErrorKind::Config);
 }
+
+TEST_CASE("concurrent issuances share one client (one account, one nonce pool)", "[acme][client][concurrency]") {
+  CaStandinOptions o;
+  o.authz_pending_polls = 2;
+  Rig rig(o);
+  auto client = rig.client();
+  std::vector<std::future<IssuedCertificate>> runs;
+  for (int i = 0; i < 4; ++i)
+    runs.push_back(std::async(std::launch::async, [&, i] {
+      return client->issue(request({"c" + std::to_string(i) + ".example"}), rig.publisher);
+    }));
+  for (int i = 0; i < 4; ++i) {
+    auto out = runs[i].get();
+    CHECK(crypto::parse_pem_chain(out.chain_pem).front().dns_names() ==
+          std::vector<std::string>{"c" + std::to_string(i) + ".example"});
+  }
+  CHECK(rig.ca.count("POST", "/new-order") == 4);
+  CHECK(rig.publisher.tokens.empty());
+}
