@@ -1,0 +1,196 @@
+// End to end: Ingresses in (kubectl against the fake API server), certificates out (Pebble validating
+// through nginx with the shipped snippet, to the real acme-sidecar process), Secrets written.
+// Counts come from the other side: Pebble's log, nginx's access log, the fake API server's store.
+#include <catch2/catch.hpp>
+
+#include "tests/e2e/stack.hpp"
+
+using namespace acme_sidecar;
+using namespace acme_sidecar::e2e;
+using nlohmann::json;
+
+namespace {
+std::vector<std::string> sorted(std::vector<std::string> v) {
+  std::sort(v.begin(), v.end());
+  return v;
+}
+bool has_event(const Stack& s, const std::string& ns, const std::string& ingress, const std::string& reason) {
+  for (const auto& e : s.events_for(ns, ingress))
+    if (e.value("reason", "") == reason) return true;
+  return false;
+}
+std::string annotation(const json& secret, const std::string& key) {
+  return secret["metadata"].value("annotations", json::object()).value(key, "");
+}
+}  // namespace
+
+TEST_CASE("an Ingress applied with kubectl gets a verified certificate with exactly its names") {
+  Stack stack;
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example", "WWW.demo.example"}, "web-tls"));
+  auto secret = stack.wait_secret("demo", "web-tls");
+  CHECK(secret.value("type", "") == "kubernetes.io/tls");
+  CHECK(Stack::leaf_names(secret) == std::vector<std::string>{"web.demo.example", "www.demo.example"});
+  CHECK(stack.chain_verifies(secret));
+  CHECK(secret["metadata"]["labels"].value("app.kubernetes.io/managed-by", "") == "acme-sidecar");
+  CHECK(annotation(secret, "acme-sidecar.io/issuer") == stack.pebble().directory_url());
+  CHECK_FALSE(annotation(secret, "acme-sidecar.io/not-after").empty());
+  CHECK(Stack::tls_key(secret).find("BEGIN PRIVATE KEY") != std::string::npos);
+  // Pebble validated through nginx: every validation GET reached the sidecar, none was redirected.
+  CHECK(stack.pebble_count("POST /order-plz") == 1);
+  auto access = stack.nginx_access_log();
+  CHECK(access.find("/.well-known/acme-challenge/") != std::string::npos);
+  CHECK(access.find("upstream=127.0.0.1:8089") != std::string::npos);
+  CHECK(testing::poll_until([&] { return stack.metric(0, "acme_sidecar_certificate_ready",
+                                                      {{"secret_namespace", "demo"}, {"secret_name", "web-tls"}}) == 1.0; },
+                            30s));
+  CHECK(has_event(stack, "demo", "web", "Issued"));
+  // The private key never reaches the logs.
+  auto key_body = Stack::tls_key(secret).substr(40, 40);
+  CHECK(stack.sidecar_log(0).find(key_body) == std::string::npos);
+}
+
+TEST_CASE("changes re-issue: hosts added, a second Ingress merged, the Secret deleted") {
+  Stack stack;
+  stack.apply(ingress_yaml("demo", "web", {"a.demo.example"}, "shared-tls"));
+  auto first = stack.wait_secret("demo", "shared-tls");
+  CHECK(Stack::leaf_names(first) == std::vector<std::string>{"a.demo.example"});
+
+  SECTION("hosts added to the Ingress") {
+    stack.apply(ingress_yaml("demo", "web", {"a.demo.example", "b.demo.example"}, "shared-tls"));
+    auto s = stack.wait_secret("demo", "shared-tls", [](const json& s) { return Stack::leaf_names(s).size() == 2; });
+    CHECK(Stack::leaf_names(s) == std::vector<std::string>{"a.demo.example", "b.demo.example"});
+    CHECK(stack.chain_verifies(s));
+    CHECK(stack.pebble_count("POST /order-plz") == 2);
+  }
+  SECTION("a second Ingress adds hosts to the same Secret") {
+    stack.apply(ingress_yaml("demo", "api", {"api.demo.example"}, "shared-tls"));
+    auto s = stack.wait_secret("demo", "shared-tls", [](const json& s) { return Stack::leaf_names(s).size() == 2; });
+    CHECK(Stack::leaf_names(s) == std::vector<std::string>{"a.demo.example", "api.demo.example"});
+    CHECK(annotation(s, "acme-sidecar.io/ingresses").find("demo/api") != std::string::npos);
+    CHECK(annotation(s, "acme-sidecar.io/ingresses").find("demo/web") != std::string::npos);
+  }
+  SECTION("the Secret deleted by hand") {
+    auto fp = Stack::leaf_fingerprint(first);
+    auto r = stack.kubectl({"-n", "demo", "delete", "secret", "shared-tls"});
+    REQUIRE(r.status == 0);
+    auto s = stack.wait_secret("demo", "shared-tls",
+                               [&](const json& s) { return Stack::leaf_fingerprint(s) != fp; });
+    CHECK(stack.chain_verifies(s));
+  }
+}
+
+TEST_CASE("a foreign Secret of the same name is never touched, and an Event says why") {
+  Stack stack;
+  stack.apply(
+      "apiVersion: v1\nkind: Secret\nmetadata:\n  name: theirs-tls\n  namespace: demo\ntype: kubernetes.io/tls\n"
+      "data:\n  tls.crt: Zm9yZWlnbg==\n  tls.key: Zm9yZWlnbg==\n");
+  auto before = *stack.secret("demo", "theirs-tls");
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "theirs-tls"));
+  REQUIRE(testing::poll_until([&] { return has_event(stack, "demo", "web", "Skipped"); }, 60s));
+  auto after = *stack.secret("demo", "theirs-tls");
+  CHECK(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]);
+  CHECK(after["data"] == before["data"]);
+  CHECK(stack.pebble_count("POST /order-plz") == 0);
+}
+
+TEST_CASE("a restart with every certificate valid sends nothing to the CA") {
+  Stack stack;
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "web-tls"));
+  stack.apply(ingress_yaml("demo", "api", {"api.demo.example"}, "api-tls"));
+  auto web = stack.wait_secret("demo", "web-tls");
+  auto api = stack.wait_secret("demo", "api-tls");
+  auto orders = stack.pebble_count("POST /order-plz");
+  CHECK(orders == 2);
+  stack.stop_sidecar(0);
+  auto requests_before = stack.pebble_count("POST /");
+  stack.start_sidecar(0);
+  // Synced and decided: the certificates are reported ready again by the new process.
+  REQUIRE(testing::poll_until([&] {
+    return stack.metric(0, "acme_sidecar_certificate_ready", {{"secret_name", "web-tls"}}) == 1.0 &&
+           stack.metric(0, "acme_sidecar_certificate_ready", {{"secret_name", "api-tls"}}) == 1.0;
+  }, 60s));
+  CHECK(stack.pebble_count("POST /order-plz") == orders);
+  CHECK(stack.pebble_count("POST /") == requests_before);
+  CHECK(stack.secret("demo", "web-tls")->at("metadata").at("resourceVersion") == web["metadata"]["resourceVersion"]);
+  CHECK(stack.secret("demo", "api-tls")->at("metadata").at("resourceVersion") == api["metadata"]["resourceVersion"]);
+}
+
+TEST_CASE("short-lived certificates are renewed before they expire; the probe sees the reload") {
+  StackOptions o;
+  o.validity_seconds = 40;  // lifetime < 10 days: renewed with half of it left, i.e. after ~20 s
+  Stack stack(o);
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "web-tls"));
+  auto first = stack.wait_secret("demo", "web-tls");
+  auto first_fp = Stack::leaf_fingerprint(first);
+  auto first_not_after = crypto::parse_pem_chain(Stack::tls_crt(first)).front().not_after();
+  stack.load_certificates();
+  REQUIRE(testing::poll_until([&] {
+    return stack.metric(0, "acme_sidecar_served_certificate_matches_secret", {{"host", "web.demo.example"}}) == 1.0;
+  }, 30s));
+
+  auto renewed = stack.wait_secret("demo", "web-tls",
+                                   [&](const json& s) { return Stack::leaf_fingerprint(s) != first_fp; }, 90s);
+  // Replaced in place, before the old one expired.
+  CHECK(std::chrono::system_clock::now() < first_not_after + std::chrono::seconds(2));
+  CHECK(renewed["metadata"]["uid"] == first["metadata"]["uid"]);
+  CHECK(stack.chain_verifies(renewed));
+  CHECK(stack.pebble_count("POST /order-plz") >= 2);
+  // Renewed Secret, nginx not reloaded yet: the served certificate differs.
+  REQUIRE(testing::poll_until([&] {
+    return stack.metric(0, "acme_sidecar_served_certificate_matches_secret", {{"host", "web.demo.example"}}) == 0.0;
+  }, 30s));
+  stack.load_certificates();
+  CHECK(testing::poll_until([&] {
+    return stack.metric(0, "acme_sidecar_served_certificate_matches_secret", {{"host", "web.demo.example"}}) == 1.0;
+  }, 30s));
+}
+
+TEST_CASE("a misrouted controller fails fast with an Event and no validation attempt at the CA") {
+  StackOptions o;
+  o.acme_snippet = false;
+  Stack stack(o);
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "web-tls"));
+  REQUIRE(testing::poll_until([&] { return has_event(stack, "demo", "web", "Failed"); }, 60s));
+  bool names_fix = false;
+  for (const auto& e : stack.events_for("demo", "web"))
+    if (e.value("message", "").find("acme-challenge") != std::string::npos) names_fix = true;
+  CHECK(names_fix);
+  CHECK(stack.pebble_count("POST /chalZ/") == 0);  // the CA was never asked to validate
+  CHECK_FALSE(stack.secret("demo", "web-tls").has_value());
+}
+
+TEST_CASE("malformed Ingresses are survived while a good one in the same batch is issued") {
+  Stack stack;
+  auto& api = stack.api();
+  auto ing = [](const std::string& name, json spec) {
+    return json{{"apiVersion", "networking.k8s.io/v1"},
+                {"kind", "Ingress"},
+                {"metadata", {{"name", name}, {"namespace", "demo"}}},
+                {"spec", std::move(spec)}};
+  };
+  std::vector<std::string> many;
+  for (int i = 0; i < 300; ++i) many.push_back("h" + std::to_string(i) + ".demo.example");
+  // Seeded straight into the store: the API would reject some of these, old clusters hold them anyway.
+  api.put("ingresses", ing("no-spec-tls", {{"ingressClassName", "nginx"}}));
+  api.put("ingresses", ing("tls-not-array", {{"ingressClassName", "nginx"}, {"tls", "oops"}}));
+  api.put("ingresses", ing("hosts-wrong-type", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", 42}, {"secretName", "x-tls"}}}}}));
+  api.put("ingresses", ing("host-number", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", {1, true, nullptr}}, {"secretName", "y-tls"}}}}}));
+  api.put("ingresses", ing("wildcard-ip", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", {"*.demo.example", "10.0.0.1"}}, {"secretName", "w-tls"}}}}}));
+  api.put("ingresses", ing("unicode", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", {"bücher.demo.example", ""}}, {"secretName", "u-tls"}}}}}));
+  api.put("ingresses", ing("too-many", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", many}, {"secretName", "many-tls"}}}}}));
+  api.put("ingresses", ing("no-secret", {{"ingressClassName", "nginx"}, {"tls", {{{"hosts", {"n.demo.example"}}}}}}));
+  api.put("ingresses", ing("class-number", {{"ingressClassName", 7}, {"tls", {{{"hosts", {"c.demo.example"}}, {"secretName", "c-tls"}}}}}));
+  stack.apply(ingress_yaml("demo", "good", {"good.demo.example"}, "good-tls"));
+
+  auto good = stack.wait_secret("demo", "good-tls");
+  CHECK(stack.chain_verifies(good));
+  CHECK(stack.sidecar(0).running());
+  for (const char* s : {"x-tls", "y-tls", "w-tls", "u-tls", "many-tls", "c-tls"}) {
+    CAPTURE(s);
+    CHECK_FALSE(stack.secret("demo", s).has_value());
+  }
+  // Dropped names are reported, never sent to the CA; 300 names are refused, not truncated.
+  REQUIRE(testing::poll_until([&] { return has_event(stack, "demo", "wildcard-ip", "NameRejected"); }, 30s));
+  CHECK(testing::poll_until([&] { return has_event(stack, "demo", "too-many", "Failed"); }, 30s));
+  CHECK(stack.pebble_count("POST /order-plz") == 1);  // only the good certificate went to the CA
+}

@@ -1,0 +1,278 @@
+#include "tests/e2e/stack.hpp"
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "crypto/encoding.hpp"
+#include "crypto/key.hpp"
+#include "crypto/x509.hpp"
+#include "http/curl_client.hpp"
+
+namespace acme_sidecar::e2e {
+
+using nlohmann::json;
+using testing::read_file;
+using testing::write_file;
+
+namespace {
+constexpr int kHttpPort = 80;
+constexpr int kHttpsPort = 443;
+constexpr int kApiPort = 6443;
+
+std::string sidecar_binary() { return (testing::binary_dir() / "sidecar" / "acme-sidecar").string(); }
+
+std::string run_checked(const std::vector<std::string>& argv) {
+  auto r = testing::run(argv, 60s);
+  if (r.status != 0) FAIL("command failed: " << argv.front() << " → " << r.output);
+  return r.output;
+}
+}  // namespace
+
+std::string ingress_yaml(const std::string& ns, const std::string& name, const std::vector<std::string>& hosts,
+                         const std::string& secret, const std::string& ingress_class) {
+  std::ostringstream y;
+  y << "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " << name << "\n  namespace: " << ns
+    << "\nspec:\n  ingressClassName: " << ingress_class << "\n  tls:\n  - secretName: " << secret << "\n    hosts:\n";
+  for (const auto& h : hosts) y << "    - " << h << "\n";
+  y << "  rules:\n";
+  for (const auto& h : hosts) {
+    y << "  - host: " << h
+      << "\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n"
+         "          service:\n            name: web\n            port:\n              number: 80\n";
+  }
+  return y.str();
+}
+
+Stack::Stack(StackOptions options) : options_(std::move(options)) {
+  dir_ = std::make_unique<testing::TempDir>("acme-sidecar-e2e");
+  testing::PebbleOptions po;
+  po.http_port = kHttpPort;  // Pebble validates through nginx, like a CA through the controller
+  po.certificate_validity_seconds = options_.validity_seconds;
+  pebble_ = std::make_unique<testing::PebbleRig>(po);
+
+  fake_apiserver::Options ao;
+  ao.port = kApiPort;
+  ao.control_port = 0;
+  ao.bookmark_interval = 5s;
+  api_ = std::make_unique<fake_apiserver::FakeApiServer>(ao);
+  api_->start();
+  api_->write_files((dir() / "kube").string());
+  apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: acme-sidecar\n---\n"
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n");
+
+  start_nginx();
+  sidecars_.resize(static_cast<std::size_t>(options_.replicas));
+  for (int i = 0; i < options_.replicas; ++i) start_sidecar(i);
+}
+
+Stack::~Stack() {
+  for (auto& s : sidecars_)
+    if (s) s->stop(3000ms);
+  if (nginx_) nginx_->stop(3000ms);
+  if (api_) api_->stop();
+}
+
+void Stack::start_nginx() {
+  auto nd = dir() / "nginx";
+  for (auto sub : {"tmp", "certs", "servers"}) std::filesystem::create_directories(nd / sub);
+  run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+               "2", "-subj", "/CN=default", "-keyout", (nd / "certs/default.key").string(), "-out",
+               (nd / "certs/default.crt").string()});
+  // The routing snippet exactly as the ingress-nginx overlay ships it.
+  auto snippet = testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
+  REQUIRE(snippet.status == 0);
+  std::string snippet_text = snippet.output;
+  std::string upstream;
+  if (options_.replicas > 1) {
+    // Several replicas behind one nginx: spread challenge requests over all of them.
+    upstream = "upstream acme_sidecars {";
+    for (int i = 0; i < options_.replicas; ++i) upstream += " server 127.0.0.1:" + std::to_string(8089 + i) + ";";
+    upstream += " keepalive 8; }";
+    snippet_text = std::regex_replace(snippet_text, std::regex("http://127\\.0\\.0\\.1:8089"), "http://acme_sidecars");
+  }
+  write_file(nd / "acme-snippet.conf", options_.acme_snippet ? snippet_text : std::string("# snippet removed\n"));
+  std::string conf = read_file(testing::source_dir() / "tests/e2e/nginx.conf.in");
+  auto subst = [&](const std::string& key, const std::string& value) {
+    for (auto pos = conf.find(key); pos != std::string::npos; pos = conf.find(key, pos + value.size()))
+      conf.replace(pos, key.size(), value);
+  };
+  subst("@DIR@", nd.string());
+  subst("@HTTP_PORT@", std::to_string(kHttpPort));
+  subst("@HTTPS_PORT@", std::to_string(kHttpsPort));
+  subst("@UPSTREAM@", upstream);
+  subst("@SNIPPET@", "include " + (nd / "acme-snippet.conf").string() + ";");
+  write_file(nd / "nginx.conf", conf);
+  testing::Subprocess::Options o;
+  o.argv = {"nginx", "-c", (nd / "nginx.conf").string(), "-g", "daemon off;"};
+  o.log_file = nd / "nginx.out";
+  nginx_ = std::make_unique<testing::Subprocess>(o);
+  REQUIRE(testing::wait_for_port("127.0.0.1", kHttpPort, 20s));
+}
+
+std::vector<std::string> Stack::sidecar_args(int i) const {
+  std::vector<std::string> a = {
+      sidecar_binary(),
+      "--acme-directory", pebble_->directory_url(),
+      "--acme-ca-bundle", pebble_->ca_bundle_path(),
+      "--acme-email", "e2e@example.org",
+      "--kubeconfig", (dir() / "kube" / "kubeconfig").string(),
+      "--namespace", "acme-sidecar",
+      "--pod-name", "sidecar-" + std::to_string(i),
+      "--challenge-listen", "127.0.0.1:" + std::to_string(8089 + i),
+      "--metrics-listen", "127.0.0.1:" + std::to_string(9402 + i),
+      "--controller-http", "127.0.0.1:" + std::to_string(kHttpPort),
+      "--controller-https", "127.0.0.1:" + std::to_string(kHttpsPort),
+      "--served-probe-interval", "1s",
+      "--failure-backoff", "2s,4s,8s",
+      "--rescan-interval", "5s",
+      "--log-level", "debug",
+  };
+  if (options_.leader_elect) {
+    for (const char* s : {"--leader-elect", "--lease-duration", "6s", "--lease-renew-deadline", "4s",
+                          "--lease-retry-period", "1s"})
+      a.emplace_back(s);
+  } else {
+    a.emplace_back("--no-leader-elect");
+  }
+  a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  return a;
+}
+
+void Stack::start_sidecar(int i) {
+  testing::Subprocess::Options o;
+  o.argv = sidecar_args(i);
+  o.log_file = dir() / ("sidecar-" + std::to_string(i) + ".log");
+  // Sanitizer builds: leaks at SIGKILL are not leaks.
+  o.env = {{"ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1"}};
+  sidecars_.at(static_cast<std::size_t>(i)) = std::make_unique<testing::Subprocess>(o);
+  ++sidecar_starts_;
+  REQUIRE(testing::wait_for_port("127.0.0.1", 9402 + i, 60s));
+}
+
+void Stack::stop_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->stop(15000ms); }
+void Stack::kill_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->kill(); }
+
+std::string Stack::sidecar_log(int i) const { return read_file(dir() / ("sidecar-" + std::to_string(i) + ".log")); }
+
+std::string Stack::metrics(int i) const {
+  try {
+    http::CurlClient client;
+    http::Request r;
+    r.url = "http://127.0.0.1:" + std::to_string(9402 + i) + "/metrics";
+    r.timeout = 5s;
+    auto resp = client.send(r);
+    return resp.status == 200 ? resp.body : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::optional<double> Stack::metric(int i, const std::string& name,
+                                    const std::map<std::string, std::string>& labels) const {
+  std::istringstream in(metrics(i));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.compare(0, name.size(), name) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : ' ';
+    if (next != '{' && next != ' ') continue;
+    bool ok = true;
+    for (const auto& [k, v] : labels)
+      if (line.find(k + "=\"" + v + "\"") == std::string::npos) ok = false;
+    if (!ok) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
+
+testing::RunResult Stack::kubectl(const std::vector<std::string>& args, const std::string& stdin_data) const {
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", (dir() / "kube" / "kubeconfig").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::run(argv, 60s, {}, stdin_data);
+}
+
+void Stack::apply(const std::string& yaml) const {
+  auto r = kubectl({"apply", "-f", "-"}, yaml);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+}
+
+std::optional<json> Stack::secret(const std::string& ns, const std::string& name) const {
+  return api_->get("secrets", ns, name);
+}
+
+json Stack::wait_secret(const std::string& ns, const std::string& name, const std::function<bool(const json&)>& pred,
+                        std::chrono::milliseconds timeout) const {
+  std::optional<json> found;
+  bool ok = testing::poll_until(
+      [&] {
+        found = secret(ns, name);
+        return found && found->contains("data") && (*found)["data"].contains("tls.crt") && (!pred || pred(*found));
+      },
+      timeout);
+  if (!ok) {
+    FAIL("Secret " << ns << "/" << name << " not as expected within the deadline; sidecar log tail:\n"
+                   << sidecar_log(0).substr(sidecar_log(0).size() > 6000 ? sidecar_log(0).size() - 6000 : 0));
+  }
+  return *found;
+}
+
+std::vector<json> Stack::events_for(const std::string& ns, const std::string& ingress) const {
+  std::vector<json> out;
+  for (const auto& e : api_->list("events", ns)) {
+    if (e.contains("involvedObject") && e["involvedObject"].value("name", "") == ingress) out.push_back(e);
+  }
+  return out;
+}
+
+std::string Stack::tls_crt(const json& s) {
+  auto b = crypto::base64_decode(s["data"]["tls.crt"].get<std::string>());
+  return std::string(b.begin(), b.end());
+}
+std::string Stack::tls_key(const json& s) {
+  auto b = crypto::base64_decode(s["data"]["tls.key"].get<std::string>());
+  return std::string(b.begin(), b.end());
+}
+std::vector<std::string> Stack::leaf_names(const json& s) {
+  auto names = crypto::parse_pem_chain(tls_crt(s)).front().dns_names();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+std::string Stack::leaf_fingerprint(const json& s) {
+  return crypto::parse_pem_chain(tls_crt(s)).front().sha256_fingerprint_hex();
+}
+
+bool Stack::chain_verifies(const json& s) const {
+  auto chain = crypto::parse_pem_chain(tls_crt(s));
+  auto key = crypto::PrivateKey::from_pem(tls_key(s));
+  auto v = crypto::verify_chain(chain, {pebble_->root_pem()}, std::chrono::system_clock::now());
+  if (!v.ok) UNSCOPED_INFO("chain verification: " << v.error);
+  return v.ok && crypto::key_matches_certificate(key, chain.front());
+}
+
+void Stack::load_certificates() {
+  auto nd = dir() / "nginx";
+  for (const auto& entry : std::filesystem::directory_iterator(nd / "servers")) std::filesystem::remove(entry.path());
+  for (const auto& s : api_->list("secrets")) {
+    auto labels = s["metadata"].value("labels", json::object());
+    if (labels.value("app.kubernetes.io/managed-by", "") != "acme-sidecar" || s.value("type", "") != "kubernetes.io/tls")
+      continue;
+    auto base = s["metadata"].value("namespace", "") + "_" + s["metadata"].value("name", "");
+    write_file(nd / "certs" / (base + ".crt"), tls_crt(s));
+    write_file(nd / "certs" / (base + ".key"), tls_key(s));
+    for (const auto& host : leaf_names(s)) {
+      write_file(nd / "servers" / (host + ".conf"),
+                 "server {\n  listen 127.0.0.1:" + std::to_string(kHttpsPort) + " ssl;\n  server_name " + host +
+                     ";\n  ssl_certificate " + (nd / "certs" / (base + ".crt")).string() + ";\n  ssl_certificate_key " +
+                     (nd / "certs" / (base + ".key")).string() + ";\n  include " + (nd / "acme-snippet.conf").string() +
+                     ";\n  location / { return 200 \"" + host + "\\n\"; }\n}\n");
+    }
+  }
+  run_checked({"nginx", "-c", (nd / "nginx.conf").string(), "-s", "reload"});
+}
+
+std::string Stack::nginx_access_log() const { return read_file(dir() / "nginx" / "nginx-upstream.log"); }
+
+}  // namespace acme_sidecar::e2e
