@@ -317,6 +317,19 @@ TEST_CASE("Pebble alternate chains: the preferred root is chosen", "[pebble][cha
   CHECK(crypto::verify_chain(chain, {alt_root.to_pem()}, std::chrono::system_clock::now()).ok);
 }
 
+TEST_CASE("Pebble rig: certificateValidityPeriod gives short-lived certificates", "[pebble][validity]") {
+  PebbleOptions o;
+  o.certificate_validity_seconds = 120;
+  PebbleRig rig(o);
+  Responder responder;
+  Client c(rig);
+  auto req = request({"short.test"});
+  auto out = c->issue(req, responder.publisher);
+  check_certificate(out, req, rig);
+  CHECK(out.not_after - out.not_before <= std::chrono::seconds(121));
+  CHECK(out.not_after - out.not_before >= std::chrono::seconds(60));
+}
+
 TEST_CASE("one-shot mode writes tls.crt and a 0600 PKCS#8 tls.key", "[pebble][oneshot]") {
   PebbleRig rig(PebbleOptions{});
   testing::TempDir out("oneshot");
