@@ -763,3 +763,71 @@ TEST_CASE("fake_apiserver: server-side Table printing for kubectl get", "[fake_a
   CHECK(acme_sidecar::fake_apiserver::detail::human_duration(150) == "2m30s");
   CHECK(acme_sidecar::fake_apiserver::detail::human_duration(3 * 86400 + 7200) == "3d2h");
 }
+
+TEST_CASE("fake_apiserver: RBAC manifests as policy and SelfSubjectAccessReview", "[fake_apiserver]") {
+  Options o = default_options();
+  const std::string sa = "system:serviceaccount:ingress:controller";
+  o.tokens = {{sa, "sa-token"}, {"carol", "carol-token"}};
+  o.policy_namespace = "kube-system";
+  o.policy = R"(apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: reader}
+rules:
+  - apiGroups: ["networking.k8s.io"]
+    resources: ["ingresses"]
+    verbs: ["get", "list", "watch"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: reader}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: reader}
+subjects:
+  - {kind: ServiceAccount, name: controller, namespace: ingress}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: leases}
+rules:
+  - apiGroups: ["coordination.k8s.io"]
+    resources: ["leases"]
+    verbs: ["get", "create", "update"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: leases}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: leases}
+subjects:
+  - {kind: ServiceAccount, name: controller, namespace: ingress}
+  - {kind: User, name: carol}
+)";
+  Fixture f(o);
+  CHECK(f.req("GET", "/apis/networking.k8s.io/v1/ingresses", "", "", "sa-token").status == 200);
+  CHECK(f.req("GET", "/apis/networking.k8s.io/v1/ingresses", "", "", "carol-token").status == 403);
+  CHECK(f.req("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-system/leases", lease("l").dump(),
+              "application/json", "carol-token").status == 201);
+  auto r = f.req("POST", kLeases, lease("l").dump(), "application/json", "sa-token");
+  CHECK(r.status == 403);  // the RoleBinding holds in kube-system only
+  CHECK(r.j["message"] ==
+        "leases.coordination.k8s.io is forbidden: User \"system:serviceaccount:ingress:controller\" cannot create "
+        "resource \"leases\" in API group \"coordination.k8s.io\" in the namespace \"default\"");
+
+  auto review = [&](const json& attrs, const std::string& token) {
+    json body = {{"apiVersion", "authorization.k8s.io/v1"}, {"kind", "SelfSubjectAccessReview"},
+                 {"spec", {{"resourceAttributes", attrs}}}};
+    auto res = f.req("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body.dump(), "application/json", token);
+    REQUIRE(res.status == 201);
+    return res.j["status"]["allowed"].get<bool>();
+  };
+  CHECK(review({{"verb", "watch"}, {"group", "networking.k8s.io"}, {"resource", "ingresses"}}, "sa-token"));
+  CHECK(!review({{"verb", "delete"}, {"group", "networking.k8s.io"}, {"resource", "ingresses"}, {"namespace", "a"}}, "sa-token"));
+  CHECK(review({{"verb", "update"}, {"group", "coordination.k8s.io"}, {"resource", "leases"}, {"namespace", "kube-system"}}, "carol-token"));
+  CHECK(!review({{"verb", "update"}, {"group", "coordination.k8s.io"}, {"resource", "leases"}, {"namespace", "default"}}, "carol-token"));
+  auto disc = f.get("/apis/authorization.k8s.io/v1");
+  CHECK(disc.j["resources"][0]["name"] == "selfsubjectaccessreviews");
+  // A binding to a role that does not exist is a startup error.
+  Options broken = default_options();
+  broken.policy = R"({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": "x"},
+                      "roleRef": {"kind": "ClusterRole", "name": "missing"}, "subjects": [{"kind": "User", "name": "u"}]})";
+  FakeApiServer bad(broken);
+  CHECK_THROWS(bad.start());
+}

@@ -21,7 +21,9 @@ struct Options {
   int control_port = -1;  // -1: no control HTTP port; 0: any free port
   std::string admin_token;  // empty: random; the admin user is never restricted by a policy
   std::map<std::string, std::string> tokens;  // user name -> bearer token
-  std::string policy;  // JSON or YAML text (see README.md); empty: every authenticated user may do anything
+  // JSON/YAML `users:` rules or Kubernetes RBAC manifests (see README.md); empty: anyone authenticated may do anything.
+  std::string policy;
+  std::string policy_namespace = "default";  // namespace of RBAC Roles/RoleBindings that name none
   std::size_t watch_window = 1000;  // events retained for watches resuming from a resourceVersion
   std::chrono::milliseconds bookmark_interval{std::chrono::seconds(60)};
   std::size_t watch_queue_limit = 1000;  // events buffered per watcher before it is closed as too slow

@@ -37,7 +37,7 @@ int main(int argc, char** argv) {
   using acme_sidecar::fake_apiserver::FakeApiServer;
   using acme_sidecar::fake_apiserver::Options;
   CLI::App app{"fake Kubernetes API server for tests (HTTPS, tokens, CRUD, watch, fault injection)"};
-  std::string listen = "127.0.0.1:0", control_listen, dir, policy_file, admin_token;
+  std::string listen = "127.0.0.1:0", control_listen, dir, policy_file, admin_token, policy_namespace = "default";
   std::vector<std::string> tokens;
   std::size_t window = 1000, queue_limit = 1000;
   double bookmark_seconds = 60;
@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
   app.add_option("--token", tokens, "NAME=TOKEN: accept TOKEN as user NAME (repeatable)");
   app.add_option("--admin-token", admin_token, "token of the unrestricted admin user (default: random)");
   app.add_option("--policy", policy_file, "JSON/YAML rules per user (see README.md)")->check(CLI::ExistingFile);
+  app.add_option("--policy-namespace", policy_namespace,
+                 "namespace of RBAC Roles/RoleBindings in --policy that name none (as kubectl apply -n would)");
   app.add_option("--watch-window", window, "events retained for resuming watches")->check(CLI::PositiveNumber);
   app.add_option("--bookmark-interval", bookmark_seconds, "seconds between BOOKMARK events")->check(CLI::PositiveNumber);
   app.add_option("--watch-queue-limit", queue_limit, "events buffered per watcher before it is closed as too slow")
@@ -82,6 +84,7 @@ int main(int argc, char** argv) {
     o.policy = ss.str();
   }
   o.admin_token = admin_token;
+  o.policy_namespace = policy_namespace;
   o.watch_window = window;
   o.watch_queue_limit = queue_limit;
   o.bookmark_interval = std::chrono::milliseconds(static_cast<long long>(bookmark_seconds * 1000));

@@ -176,6 +176,35 @@ json decode_k8s_protobuf(std::string_view body) {
         raw = f.bytes;
       }
     }
+    if (api_version == "authorization.k8s.io/v1" && kind == "SelfSubjectAccessReview") {
+      // SelfSubjectAccessReview{metadata=1, spec=2{resourceAttributes=1, nonResourceAttributes=2}}
+      json spec = json::object();
+      Reader rr(raw);
+      Field rf;
+      while (!rr.done()) {
+        if (!rr.next(rf)) throw Bad{};
+        if (rf.number != 2 || rf.wire != 2) continue;
+        Reader sr(rf.bytes);
+        Field sf;
+        while (!sr.done()) {
+          if (!sr.next(sf)) throw Bad{};
+          if (sf.wire != 2 || (sf.number != 1 && sf.number != 2)) continue;
+          static const char* res_fields[] = {"", "namespace", "verb", "group", "version", "resource", "subresource", "name"};
+          static const char* nonres_fields[] = {"", "path", "verb"};
+          json attrs = json::object();
+          Reader ar(sf.bytes);
+          Field af;
+          while (!ar.done()) {
+            if (!ar.next(af)) throw Bad{};
+            if (af.wire != 2) continue;
+            if (sf.number == 1 && af.number >= 1 && af.number <= 7) attrs[res_fields[af.number]] = std::string(af.bytes);
+            if (sf.number == 2 && af.number >= 1 && af.number <= 2) attrs[nonres_fields[af.number]] = std::string(af.bytes);
+          }
+          spec[sf.number == 1 ? "resourceAttributes" : "nonResourceAttributes"] = attrs;
+        }
+      }
+      return {{"apiVersion", api_version}, {"kind", kind}, {"metadata", json::object()}, {"spec", spec}};
+    }
     if (api_version != "v1" || (kind != "Secret" && kind != "ConfigMap" && kind != "Namespace")) {
       throw unsupported("got " + (api_version.empty() ? std::string("?") : api_version) + " " +
                         (kind.empty() ? std::string("?") : kind));

@@ -398,6 +398,7 @@ struct FakeApiServer::Impl {
   Reply do_delete(const Request& req, const ResourceType& rt, const std::string& ns, const std::string& name);
   Reply do_watch(const Request& req, const ResourceType& rt, const std::string& ns, httplib::Response& res);
   std::optional<Reply> injected_failure(const Request& req);
+  Reply access_review(const Request& req);
   void log_request(const Request& req, int status, bool watch);
 
   // ---- control ----
@@ -438,6 +439,7 @@ static std::vector<std::string> api_groups() {
   for (const auto& t : resource_types()) {
     if (!t.group.empty() && std::find(out.begin(), out.end(), t.group) == out.end()) out.push_back(t.group);
   }
+  out.push_back("authorization.k8s.io");  // only SelfSubjectAccessReview (kubectl auth can-i)
   return out;
 }
 
@@ -509,6 +511,12 @@ Reply FakeApiServer::Impl::discovery(const Request& req, bool& handled) {
   if (seg.size() == 2 && seg[0] == "apis") {
     auto gs = api_groups();
     if (std::find(gs.begin(), gs.end(), seg[1]) != gs.end()) return json_reply(200, api_group(seg[1]));
+  }
+  if (seg.size() == 3 && seg[0] == "apis" && seg[1] == "authorization.k8s.io" && seg[2] == "v1") {
+    json r = {{"name", "selfsubjectaccessreviews"}, {"singularName", "selfsubjectaccessreview"}, {"namespaced", false},
+              {"kind", "SelfSubjectAccessReview"}, {"verbs", {"create"}}};
+    return json_reply(200, {{"kind", "APIResourceList"}, {"apiVersion", "v1"},
+                            {"groupVersion", "authorization.k8s.io/v1"}, {"resources", {r}}});
   }
   if (seg.size() == 3 && seg[0] == "apis") {
     for (const auto& t : resource_types()) {
@@ -1269,6 +1277,40 @@ Reply FakeApiServer::Impl::do_watch(const Request& req, const ResourceType& rt, 
   return {200, "", "", {}};
 }
 
+// kubectl auth can-i: answers from the same policy that guards requests.
+Reply FakeApiServer::Impl::access_review(const Request& req) {
+  std::string ct = req.content_type.substr(0, req.content_type.find(';'));
+  json o;
+  if (ct == "application/vnd.kubernetes.protobuf") {
+    o = decode_k8s_protobuf(req.body);
+  } else if (ct == "application/json" || ct.empty()) {
+    o = nesting_ok(req.body) ? json::parse(req.body, nullptr, false) : json(json::value_t::discarded);
+    if (o.is_discarded() || !o.is_object()) throw bad_request("the object provided is unrecognized");
+  } else {
+    throw ApiError(415, "UnsupportedMediaType", "the body of the request was in an unknown format - accepted media types include: application/json, application/vnd.kubernetes.protobuf");
+  }
+  if (o.value("kind", "SelfSubjectAccessReview") != "SelfSubjectAccessReview") throw bad_request("not a SelfSubjectAccessReview");
+  json spec = o.value("spec", json::object());
+  bool ok = true;
+  if (spec.contains("resourceAttributes") && spec["resourceAttributes"].is_object()) {
+    const auto& a = spec["resourceAttributes"];
+    std::string res = a.value("resource", "");
+    std::string sub = a.value("subresource", "");
+    if (!sub.empty()) res += "/" + sub;
+    ok = allowed(req.user, a.value("verb", ""), a.value("group", ""), res, a.value("namespace", ""), a.value("name", ""));
+  } else if (!spec.contains("nonResourceAttributes")) {
+    throw invalid(ResourceType{"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false},
+                  "", {{"FieldValueRequired", "spec.resourceAttributes", "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified"}});
+  }
+  json out = {{"kind", "SelfSubjectAccessReview"},
+              {"apiVersion", "authorization.k8s.io/v1"},
+              {"metadata", {{"creationTimestamp", nullptr}}},
+              {"spec", spec},
+              {"status", {{"allowed", ok}}}};
+  if (!ok) out["status"]["reason"] = "no policy rule of the fake API server allows it";
+  return json_reply(201, out);
+}
+
 // ================= routing =================
 
 std::optional<Reply> FakeApiServer::Impl::injected_failure(const Request& req) {
@@ -1325,6 +1367,12 @@ Reply FakeApiServer::Impl::handle(Request& req, bool& is_watch, httplib::Respons
     ++i;
   }
   std::vector<std::string> rest(seg.begin() + static_cast<long>(i), seg.end());
+  if (group == "authorization.k8s.io" && version == "v1" && rest.size() == 1 && rest[0] == "selfsubjectaccessreviews") {
+    if (req.method != "POST") {
+      throw ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource", json::object());
+    }
+    return access_review(req);
+  }
   std::string ns, resource, name, sub;
   if (rest.size() >= 3 && rest[0] == "namespaces") {
     ns = rest[1];
@@ -1589,7 +1637,76 @@ FakeApiServer::FakeApiServer(Options options) : impl_(std::make_unique<Impl>(std
 
 FakeApiServer::~FakeApiServer() { stop(); }
 
-static json parse_policy(const std::string& text) {
+// Kubernetes RBAC objects (Role, ClusterRole, RoleBinding, ClusterRoleBinding; multi-document YAML or a List)
+// become per-user rules: a ClusterRoleBinding grants everywhere, a RoleBinding only in its namespace
+// (`default_ns` when the manifest leaves it to kubectl/kustomize). ServiceAccount subjects are the user
+// "system:serviceaccount:<namespace>:<name>". Group subjects are ignored.
+static json rbac_policy(const std::vector<json>& docs, const std::string& default_ns) {
+  std::vector<json> objects;
+  for (const auto& d : docs) {
+    if (d.is_object() && d.value("kind", "") == "List") {
+      for (const auto& i : d.value("items", json::array())) objects.push_back(i);
+    } else if (d.is_object()) {
+      objects.push_back(d);
+    }
+  }
+  auto ns_of = [&](const json& o) {
+    std::string ns = o.contains("metadata") ? o["metadata"].value("namespace", "") : "";
+    return ns.empty() ? default_ns : ns;
+  };
+  std::map<std::string, json> cluster_roles, roles;  // name / ns+"/"+name -> rules
+  for (const auto& o : objects) {
+    std::string kind = o.value("kind", "");
+    std::string name = o.contains("metadata") ? o["metadata"].value("name", "") : "";
+    json rules = o.value("rules", json::array());
+    if (rules.is_null()) rules = json::array();
+    if (kind == "ClusterRole") cluster_roles[name] = rules;
+    if (kind == "Role") roles[ns_of(o) + "/" + name] = rules;
+  }
+  json out = json::object();
+  for (const auto& o : objects) {
+    std::string kind = o.value("kind", "");
+    if (kind != "RoleBinding" && kind != "ClusterRoleBinding") continue;
+    json ref = o.value("roleRef", json::object());
+    std::string ref_kind = ref.value("kind", ""), ref_name = ref.value("name", "");
+    std::string bns = ns_of(o);
+    json rules;
+    if (ref_kind == "ClusterRole" && cluster_roles.count(ref_name)) rules = cluster_roles[ref_name];
+    if (ref_kind == "Role" && kind == "RoleBinding" && roles.count(bns + "/" + ref_name)) rules = roles[bns + "/" + ref_name];
+    if (!rules.is_array()) throw std::runtime_error("policy: " + kind + " refers to unknown " + ref_kind + " " + ref_name);
+    for (const auto& subj : o.value("subjects", json::array())) {
+      std::string sk = subj.value("kind", ""), sn = subj.value("name", "");
+      std::string user;
+      if (sk == "User") user = sn;
+      if (sk == "ServiceAccount") user = "system:serviceaccount:" + subj.value("namespace", bns) + ":" + sn;
+      if (user.empty()) continue;
+      for (json r : rules) {
+        if (kind == "RoleBinding") r["namespaces"] = json::array({bns});
+        out[user].push_back(r);
+      }
+    }
+  }
+  return out;
+}
+
+static json parse_policy(const std::string& text, const std::string& default_ns) {
+  if (text.find("rbac.authorization.k8s.io") != std::string::npos) {
+    std::vector<json> docs;
+    try {
+      for (const auto& n : YAML::LoadAll(text)) docs.push_back(yaml_to_json(n));
+    } catch (const std::exception& e) {
+      throw std::runtime_error(std::string("policy: invalid YAML: ") + e.what());
+    }
+    json p = rbac_policy(docs, default_ns);
+    for (auto& [user, rules] : p.items()) {
+      for (auto& r : rules) {
+        for (auto& g : r["apiGroups"]) {
+          if (g.is_null()) g = "";
+        }
+      }
+    }
+    return p;
+  }
   json p;
   auto t = text.find_first_not_of(" \t\r\n");
   if (t != std::string::npos && text[t] == '{') {
@@ -1635,7 +1752,7 @@ void FakeApiServer::start() {
     d.user_to_token[user] = token;
   }
   if (!d.opts.policy.empty()) {
-    d.policy = parse_policy(d.opts.policy);
+    d.policy = parse_policy(d.opts.policy, d.opts.policy_namespace);
     d.has_policy = true;
   }
   {
