@@ -162,16 +162,16 @@ std::string resolve_url(std::string_view base, std::string_view ref) {
   return std::string(origin) + std::string(path.substr(0, slash + 1)) + std::string(ref);
 }
 
+// Thin wrappers over http::Response's lookups that also trim the values (servers pad them).
 std::optional<std::string> header(const http::Response& r, std::string_view name) {
-  for (const auto& [k, v] : r.headers)
-    if (iequals(k, name)) return std::string(trim(v));
-  return std::nullopt;
+  auto v = r.header(name);
+  if (!v) return std::nullopt;
+  return std::string(trim(*v));
 }
 
 std::vector<std::string> header_values(const http::Response& r, std::string_view name) {
   std::vector<std::string> out;
-  for (const auto& [k, v] : r.headers)
-    if (iequals(k, name)) out.emplace_back(trim(v));
+  for (const auto& v : r.headers_named(name)) out.emplace_back(trim(v));
   return out;
 }
 

@@ -28,7 +28,7 @@ std::optional<std::chrono::seconds> parse_retry_after(std::string_view value, co
 // Resolves `ref` against `base` (absolute URL, absolute path, or relative path).
 std::string resolve_url(std::string_view base, std::string_view ref);
 
-// Case-insensitive header lookups on a response.
+// Case-insensitive header lookups on a response, values trimmed.
 std::optional<std::string> header(const http::Response& r, std::string_view name);
 std::vector<std::string> header_values(const http::Response& r, std::string_view name);
 
