@@ -32,6 +32,10 @@ std::optional<controller::SecretData> KubeSecretStore::get(const std::string& ns
   if (cache_) {
     if (auto cached = cache_->get(ns, name)) return secret_from_json(*cached);
   }
+  return get_fresh(ns, name);
+}
+
+std::optional<controller::SecretData> KubeSecretStore::get_fresh(const std::string& ns, const std::string& name) {
   try {
     return secret_from_json(client_.get(kube::resources::secrets(), ns, name));
   } catch (const Error& e) {

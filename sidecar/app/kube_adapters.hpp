@@ -36,6 +36,8 @@ class KubeSecretStore final : public controller::SecretStore {
   KubeSecretStore(kube::Client& client, const kube::Informer* managed_cache,
                   std::function<void(const std::string& key)> on_written = {});
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) override;
+  // After a Conflict the cache may still hold the losing version: read from the API.
+  std::optional<controller::SecretData> get_fresh(const std::string& namespace_name, const std::string& name) override;
   controller::SecretData create(const controller::SecretData& secret) override;
   controller::SecretData update(const controller::SecretData& secret) override;
 

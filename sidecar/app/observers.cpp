@@ -15,8 +15,26 @@ void MetricsObserver::certificate_removed(const std::string& ns, const std::stri
   m_.remove_certificate(ns, name);
 }
 
+// The controller reports the decision (success) or the error kind (failure); the metric keeps a small,
+// documented set of reasons (metrics/README.md).
+std::string_view MetricsObserver::issuance_reason(std::string_view result, std::string_view reason) {
+  if (result == "success") return "issued";
+  if (reason == "rate_limited" || reason == "too_many_requests") return "rate_limited";
+  if (reason == "acme_problem") return "acme_problem";
+  if (reason == "transport" || reason == "server_error") return "transport";
+  if (reason == "timeout") return "timeout";
+  if (reason == "crypto" || reason == "invalid_certificate" || reason == "parse") return "crypto";
+  if (reason == "config") return "config";
+  if (reason == "cancelled") return "cancelled";
+  if (reason == "secret_write" || reason == "conflict" || reason == "forbidden" || reason == "unauthorized" ||
+      reason == "not_found" || reason == "already_exists" || reason == "gone")
+    return "kube";
+  if (reason == "invalid_names" || reason == "invalid") return "invalid_names";
+  return "other";
+}
+
 void MetricsObserver::issuance(std::string_view result, std::string_view reason, std::chrono::duration<double> d) {
-  m_.issuance(result, reason, d);
+  m_.issuance(result, issuance_reason(result, reason), d);
 }
 
 void MetricsObserver::name_rejected(std::string_view reason) {

@@ -21,6 +21,8 @@ class MetricsObserver final : public controller::ControllerObserver, public acme
   void on_bad_nonce_retry(acme::Endpoint) override { m_.acme_bad_nonce_retry(); }
   void on_rate_limited(acme::Endpoint) override { m_.acme_rate_limited(); }
 
+  static std::string_view issuance_reason(std::string_view result, std::string_view reason);
+
  private:
   metrics::Metrics& m_;
 };

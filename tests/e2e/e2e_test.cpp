@@ -3,6 +3,7 @@
 // Counts come from the other side: Pebble's log, nginx's access log, the fake API server's store.
 #include <catch2/catch.hpp>
 
+#include "crypto/x509.hpp"
 #include "tests/e2e/stack.hpp"
 
 using namespace acme_sidecar;
@@ -10,10 +11,6 @@ using namespace acme_sidecar::e2e;
 using nlohmann::json;
 
 namespace {
-std::vector<std::string> sorted(std::vector<std::string> v) {
-  std::sort(v.begin(), v.end());
-  return v;
-}
 bool has_event(const Stack& s, const std::string& ns, const std::string& ingress, const std::string& reason) {
   for (const auto& e : s.events_for(ns, ingress))
     if (e.value("reason", "") == reason) return true;
@@ -115,7 +112,7 @@ TEST_CASE("a restart with every certificate valid sends nothing to the CA") {
   CHECK(stack.secret("demo", "api-tls")->at("metadata").at("resourceVersion") == api["metadata"]["resourceVersion"]);
 }
 
-TEST_CASE("short-lived certificates are renewed before they expire; the probe sees the reload") {
+TEST_CASE("short-lived certificates are renewed before they expire and the probe sees the reload") {
   StackOptions o;
   o.validity_seconds = 40;  // lifetime < 10 days: renewed with half of it left, i.e. after ~20 s
   Stack stack(o);

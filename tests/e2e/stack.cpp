@@ -37,7 +37,9 @@ std::string ingress_yaml(const std::string& ns, const std::string& name, const s
     << "\nspec:\n  ingressClassName: " << ingress_class << "\n  tls:\n  - secretName: " << secret << "\n    hosts:\n";
   for (const auto& h : hosts) y << "    - " << h << "\n";
   y << "  rules:\n";
-  for (const auto& h : hosts) {
+  for (auto h : hosts) {
+    // Rule hosts must be lower-case RFC 1123 names; TLS hosts are taken as written.
+    std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) { return std::tolower(c); });
     y << "  - host: " << h
       << "\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n"
          "          service:\n            name: web\n            port:\n              number: 80\n";
