@@ -337,6 +337,10 @@ struct CaStandin::State {
       OrderRec& o = it->second;
       update_order(o);
       if (o.status != "ready") return problem(403, "orderNotReady", "order is " + o.status);
+      if (opt.fail_first_finalize) {
+        opt.fail_first_finalize = false;
+        return problem(500, "serverInternal", "injected finalize failure");
+      }
       std::string csr_b64 = payload.value("csr", "");
       try {
         issue(id, crypto::base64url_decode(csr_b64));
@@ -427,6 +431,10 @@ std::string CaStandin::last_new_order_payload() const {
 void CaStandin::set_hostile(Hostile h) {
   std::lock_guard l(s_->mu);
   s_->opt.hostile = h;
+}
+void CaStandin::finish_processing() {
+  std::lock_guard l(s_->mu);
+  for (auto& [id, o] : s_->orders) o.polls_left = 0;
 }
 void CaStandin::forget_accounts() {
   std::lock_guard l(s_->mu);

@@ -38,6 +38,8 @@ struct CaStandinOptions {
   // The first N newOrder requests get 429 rateLimited with Retry-After: rate_limit_retry_after.
   int rate_limited_new_orders = 0;
   int rate_limit_retry_after = 30;
+  // The first finalize answers serverInternal (the order stays ready: resume must finalize it).
+  bool fail_first_finalize = false;
   // Every N-th signed request gets badNonce (0 = never).
   int bad_nonce_every = 0;
   Hostile hostile = Hostile::None;
@@ -73,6 +75,8 @@ class CaStandin {
   // The last newOrder payload (JSON text), for checking profile/replaces.
   std::string last_new_order_payload() const;
   void set_hostile(Hostile h);
+  // Every processing order becomes valid at its next poll.
+  void finish_processing();
   // Forget every account (like a restarted CA).
   void forget_accounts();
 

@@ -457,3 +457,38 @@ TEST_CASE("concurrent issuances share one client (one account, one nonce pool)",
   CHECK(rig.ca.count("POST", "/new-order") == 4);
   CHECK(rig.publisher.tokens.empty());
 }
+
+TEST_CASE("resume a ready order: finalize", "[acme][client][resume]") {
+  CaStandinOptions o;
+  o.fail_first_finalize = true;
+  Rig rig(o);
+  auto req = request({"a.example"});
+  std::string order_url;
+  req.on_order_created = [&](const std::string& u) { order_url = u; };
+  core::Error err(core::ErrorKind::Internal, "");
+  CHECK(kind_of([&] { rig.client()->issue(req, rig.publisher); }, nullptr, &err) == core::ErrorKind::AcmeProblem);
+  CHECK(err.acme_type == "serverInternal");
+  CHECK(rig.client()->fetch_order(order_url).status == Status::Ready);
+  auto out = rig.client()->resume(order_url, req, rig.publisher);
+  CHECK(out.order_url == order_url);
+  CHECK(rig.ca.count("POST", "/chall/") == 1);  // nothing validated twice
+  CHECK(rig.ca.count("POST", "/new-order") == 1);
+}
+
+TEST_CASE("resume a processing order: poll, then download", "[acme][client][resume]") {
+  CaStandinOptions o;
+  o.order_processing_polls = 1000;
+  o.order_retry_after = 5;
+  Rig rig(o, Rig::ClockKind::Step);
+  auto opts = rig.options();
+  opts.order_timeout = std::chrono::seconds(60);
+  auto req = request({"a.example"});
+  std::string order_url;
+  req.on_order_created = [&](const std::string& u) { order_url = u; };
+  CHECK(kind_of([&] { rig.client(opts)->issue(req, rig.publisher); }) == core::ErrorKind::Timeout);
+  CHECK(rig.client()->fetch_order(order_url).status == Status::Processing);
+  rig.ca.finish_processing();
+  auto out = rig.client(opts)->resume(order_url, req, rig.publisher);
+  CHECK(out.order_url == order_url);
+  CHECK(rig.ca.count("POST", "/order/1/finalize") == 1);
+}
