@@ -1299,8 +1299,12 @@ Reply FakeApiServer::Impl::access_review(const Request& req) {
     if (!sub.empty()) res += "/" + sub;
     ok = allowed(req.user, a.value("verb", ""), a.value("group", ""), res, a.value("namespace", ""), a.value("name", ""));
   } else if (!spec.contains("nonResourceAttributes")) {
-    throw invalid(ResourceType{"authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", false},
-                  "", {{"FieldValueRequired", "spec.resourceAttributes", "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified"}});
+    ResourceType ssar;
+    ssar.group = "authorization.k8s.io";
+    ssar.version = "v1";
+    ssar.resource = "selfsubjectaccessreviews";
+    ssar.kind = "SelfSubjectAccessReview";
+    throw invalid(ssar, "", {{"FieldValueRequired", "spec.resourceAttributes", "Required value: exactly one of nonResourceAttributes or resourceAttributes must be specified"}});
   }
   json out = {{"kind", "SelfSubjectAccessReview"},
               {"apiVersion", "authorization.k8s.io/v1"},
