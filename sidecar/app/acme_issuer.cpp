@@ -118,15 +118,35 @@ controller::IssuedCertificate AcmeIssuer::issue(const core::DesiredCertificate& 
 }
 
 std::optional<core::RenewalWindow> AriSource::renewal_window(std::string_view leaf_pem) {
+  std::string id;
   try {
     if (!client_.supports_renewal_info()) return std::nullopt;
-    auto info = client_.renewal_info(std::string(leaf_pem));
-    if (!info) return std::nullopt;
-    return core::RenewalWindow{info->window_start, info->window_end};
+    id = crypto::parse_pem_chain(leaf_pem).front().sha256_fingerprint_hex();
   } catch (const std::exception& e) {
-    log_.warn("renewal information unavailable", {{"error", e.what()}});
+    log_.debug("no renewal information", {{"error", e.what()}});
     return std::nullopt;
   }
+  auto now = clock_.now();
+  {
+    std::lock_guard lock(mu_);
+    auto it = cache_.find(id);
+    if (it != cache_.end() && now < it->second.next_check) return it->second.window;
+    if (cache_.size() > 100'000) cache_.clear();  // bounded: certificates come and go
+  }
+  Entry entry{std::nullopt, now + interval_};
+  try {
+    auto info = client_.renewal_info(std::string(leaf_pem));
+    if (info) {
+      entry.window = core::RenewalWindow{info->window_start, info->window_end};
+      if (info->retry_after && *info->retry_after > interval_) entry.next_check = now + *info->retry_after;
+    }
+  } catch (const std::exception& e) {
+    log_.warn("renewal information unavailable", {{"error", e.what()}});
+    entry.next_check = now + std::min<core::Duration>(interval_, std::chrono::hours(1));
+  }
+  std::lock_guard lock(mu_);
+  cache_[id] = entry;
+  return entry.window;
 }
 
 }  // namespace acme_sidecar::app

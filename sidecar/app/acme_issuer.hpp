@@ -3,6 +3,8 @@
 // orders (state in OrderStateStore), http-01 answers through a ChallengePublisher, an optional self-check
 // through the local ingress controller, and ARI (RenewalInfoSource) when the CA offers it.
 #include <chrono>
+#include <map>
+#include <mutex>
 #include <string>
 
 #include "acme/client.hpp"
@@ -37,14 +39,25 @@ class AcmeIssuer final : public controller::CertificateIssuer {
   core::Logger log_;
 };
 
+// ARI windows are fetched at most every `check_interval` per certificate (or later when the CA's
+// Retry-After says so), not on every reconcile: the CA is asked about twice a day, as RFC 9773 suggests.
 class AriSource final : public controller::RenewalInfoSource {
  public:
-  AriSource(acme::AcmeClient& client, core::Logger log) : client_(client), log_(std::move(log)) {}
+  AriSource(acme::AcmeClient& client, core::Clock& clock, core::Duration check_interval, core::Logger log)
+      : client_(client), clock_(clock), interval_(check_interval), log_(std::move(log)) {}
   std::optional<core::RenewalWindow> renewal_window(std::string_view leaf_pem) override;
 
  private:
+  struct Entry {
+    std::optional<core::RenewalWindow> window;
+    core::TimePoint next_check;
+  };
   acme::AcmeClient& client_;
+  core::Clock& clock_;
+  core::Duration interval_;
   core::Logger log_;
+  std::mutex mu_;
+  std::map<std::string, Entry> cache_;  // by leaf fingerprint
 };
 
 }  // namespace acme_sidecar::app

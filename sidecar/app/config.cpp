@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "acme/oneshot.hpp"
 #include "core/error.hpp"
 #include "core/log.hpp"
 
@@ -48,12 +49,6 @@ HostPort parse_host_port(const std::string& text) {
 
 bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
-}
-
-std::string resolve_directory(const std::string& value) {
-  if (value == "letsencrypt") return "https://acme-v02.api.letsencrypt.org/directory";
-  if (value == "letsencrypt-staging") return "https://acme-staging-v02.api.letsencrypt.org/directory";
-  return value;
 }
 
 namespace {
@@ -195,7 +190,7 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& v
 
   try {
     if (c.acme_directory.empty()) throw FlagError{"--acme-directory", "is required (a URL or letsencrypt, letsencrypt-staging)"};
-    c.acme_directory = resolve_directory(c.acme_directory);
+    c.acme_directory = acme::resolve_directory_preset(c.acme_directory);
     if (c.acme_directory.rfind("https://", 0) != 0) {
       throw FlagError{"--acme-directory", "must be an https:// URL: " + c.acme_directory};
     }

@@ -83,7 +83,4 @@ struct ParseResult {
 
 ParseResult parse_config(int argc, const char* const* argv, const std::string& version_line);
 
-// Expands the presets "letsencrypt" and "letsencrypt-staging" to their directory URLs.
-std::string resolve_directory(const std::string& value);
-
 }  // namespace acme_sidecar::app

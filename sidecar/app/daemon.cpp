@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "acme/client.hpp"
+#include "acme/oneshot.hpp"
 #include "app/acme_issuer.hpp"
 #include "app/kube_adapters.hpp"
 #include "app/observers.hpp"
@@ -221,13 +222,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   challenge::ChallengeStore* store = nullptr;
   acme::ChallengePublisher* publisher = nullptr;
   // A single replica keeps challenges in memory; with several, they are shared through ConfigMaps.
-  struct MemoryPublisher final : acme::ChallengePublisher {
-    challenge::InMemoryChallengeStore& s;
-    explicit MemoryPublisher(challenge::InMemoryChallengeStore& store) : s(store) {}
-    void publish(const std::string& t, const std::string& ka, const acme::ChallengeContext&) override { s.put(t, ka); }
-    void unpublish(const std::string& t) override { s.remove(t); }
-  };
-  std::unique_ptr<MemoryPublisher> memory_publisher;
+  std::unique_ptr<acme::StorePublisher> memory_publisher;
   if (cfg.leader_elect) {
     kube_challenges = std::make_unique<KubeChallengeStore>(kube, ns, log.with("component", "challenges"));
     kube::InformerOptions cm_opts;
@@ -241,7 +236,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
     publisher = kube_challenges.get();
   } else {
     memory_challenges = std::make_unique<challenge::InMemoryChallengeStore>();
-    memory_publisher = std::make_unique<MemoryPublisher>(*memory_challenges);
+    memory_publisher = std::make_unique<acme::StorePublisher>(*memory_challenges);
     store = memory_challenges.get();
     publisher = memory_publisher.get();
   }
@@ -291,7 +286,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   acme::SelfCheck self_check;
   if (cfg.self_check) self_check = make_self_check(self_check_http, cfg.controller_http, clock, log);
   AcmeIssuer issuer(acme_client, *publisher, &orders, self_check, cfg.acme_directory, log.with("component", "issuer"));
-  AriSource ari(acme_client, log.with("component", "ari"));
+  AriSource ari(acme_client, clock, cfg.ari_check_interval, log.with("component", "ari"));
 
   // --- Controller -----------------------------------------------------------------------------
   InformerIngressLister lister(ingresses, &classes, log);
@@ -360,7 +355,14 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   log.info("caches synced", {{"ingresses", std::to_string(ingresses.size())},
                              {"managed_secrets", std::to_string(secrets.size())}});
 
-  kube::KubeLeaseLock lease_lock(kube, ns, cfg.lease_name);
+  // The elector gets its own client whose requests end well before the renew deadline, so a hung
+  // request can never keep a stale leader believing it still leads.
+  kube::Client lease_client(kube_http, kube_config);
+  lease_client.set_request_timeout(std::chrono::duration_cast<std::chrono::milliseconds>(cfg.lease_renew_deadline / 2));
+  lease_client.set_observer([&m](std::string_view verb, std::string_view resource, int code) {
+    m.kube_request(verb, resource, code);
+  });
+  kube::KubeLeaseLock lease_lock(lease_client, ns, cfg.lease_name);
   std::unique_ptr<kube::LeaderElector> elector;
   if (cfg.leader_elect) {
     kube::LeaderElectionConfig lec;
@@ -396,10 +398,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
     wait_cv.wait(lock, stop, [] { return false; });
   }
   log.info("shutting down");
-  if (elector) {
-    // Stopping the elector ends the term (on_stopped_leading) and releases the Lease.
-    threads.back().request_stop();
-  }
+  // Stopping the elector ends the term (on_stopped_leading) and releases the Lease.
   for (auto& t : threads) t.request_stop();
   for (auto& t : threads) t.join();
   end_term();

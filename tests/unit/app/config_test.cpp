@@ -64,7 +64,7 @@ TEST_CASE("--version prints version and revision") {
 
 TEST_CASE("invalid configuration exits 2 with one line naming the flag") {
   auto [args, flag] = GENERATE(table<std::vector<std::string>, std::string>({
-      {{}, "--acme-directory"},
+      {std::vector<std::string>{}, "--acme-directory"},
       {{"--acme-directory", "http://insecure.example/dir"}, "--acme-directory"},
       {{"--acme-directory", "letsencrypt", "--key-algorithm", "dsa"}, "--key-algorithm"},
       {{"--acme-directory", "letsencrypt", "--failure-backoff", "10m,1m"}, "--failure-backoff"},
