@@ -1,0 +1,824 @@
+#!/usr/bin/env python3
+"""acme-sidecar benchmark harness (started by tests/bench/run inside a private network namespace).
+
+Phases: 1 issuance latency (sidecar vs uacme trimmed/shipped bundle vs lego), 2 throughput (N Ingresses at
+once), 3 challenge responder under wrk (nginx static, nginx->nginx-static, nginx->responder, responder direct,
+idle connections), 4 scale and footprint (preloaded API server). Reports only: figures never fail the run.
+"""
+import argparse
+import base64
+import concurrent.futures
+import datetime
+import http.client
+import json
+import os
+import platform
+import re
+import resource
+import shutil
+import signal
+import socket
+import ssl
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+
+TICK = os.sysconf("SC_CLK_TCK")
+PEBBLE_DIR = "https://127.0.0.1:14000/dir"
+TOKEN = "Zm9vYmFyYmF6cXV4cXV1eHF1dXhxdXV4cXV1eHF1dXhx"[:43]
+KEY_AUTH = TOKEN + "." + "dGh1bWJwcmludHRodW1icHJpbnR0aHVtYnByaW50dGh1"[:43]
+assert len(KEY_AUTH) == 87
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def stats(values):
+    v = sorted(values)
+    if not v:
+        return None
+    def pct(p):
+        return v[min(len(v) - 1, max(0, int(round(p / 100.0 * len(v) + 0.5)) - 1))]
+    return {"n": len(v), "min": v[0], "p50": statistics.median(v), "p95": pct(95), "max": v[-1],
+            "mean": statistics.fmean(v)}
+
+
+def mmm(values, fmt="{:.3g}"):
+    """min / median / max of repetitions."""
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return fmt.format(values[0])
+    return " / ".join(fmt.format(x) for x in (min(values), statistics.median(values), max(values)))
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
+
+
+def proc_status(pid, key):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) / 1024.0  # kB -> MiB
+    return None
+
+
+def wait_port(port, what, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{what} did not listen on {port}")
+
+
+class Procs:
+    def __init__(self, work):
+        self.work = work
+        self.procs = {}
+
+    def start(self, name, argv, env=None, cwd=None):
+        out = open(os.path.join(self.work, name + ".log"), "ab")
+        e = dict(os.environ)
+        e.update(env or {})
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=e, cwd=cwd)
+        self.procs[name] = p
+        return p
+
+    def stop(self, name):
+        p = self.procs.pop(name, None)
+        if p and p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+    def stop_all(self):
+        for n in list(self.procs):
+            self.stop(n)
+
+
+class Kube:
+    """Minimal HTTPS client for the fake API server (admin token)."""
+
+    def __init__(self, kdir):
+        ready = json.load(open(os.path.join(kdir, "ready")))
+        self.port = ready["port"]
+        self.token = ready["admin_token"]
+        self.ctx = ssl.create_default_context(cafile=os.path.join(kdir, "ca.crt"))
+        self.local = threading.local()
+
+    def conn(self):
+        c = getattr(self.local, "c", None)
+        if c is None:
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ctx, timeout=60)
+            self.local.c = c
+        return c
+
+    def request(self, method, path, body=None):
+        for attempt in range(3):
+            c = self.conn()
+            try:
+                c.request(method, path, body=json.dumps(body) if body is not None else None,
+                          headers={"Authorization": "Bearer " + self.token, "Content-Type": "application/json"})
+                r = c.getresponse()
+                data = r.read()
+                return r.status, (json.loads(data) if data else None)
+            except (http.client.HTTPException, OSError):
+                c.close()
+                self.local.c = None
+                if attempt == 2:
+                    raise
+
+    def create_ingress(self, ns, name, host, secret):
+        body = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": name, "namespace": ns},
+                "spec": {"ingressClassName": "nginx", "tls": [{"hosts": [host], "secretName": secret}],
+                         "rules": [{"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                             "service": {"name": "web", "port": {"number": 80}}}}]}}]}}
+        st, resp = self.request("POST", f"/apis/networking.k8s.io/v1/namespaces/{ns}/ingresses", body)
+        if st != 201:
+            raise RuntimeError(f"create ingress {name}: {st} {resp}")
+
+
+class SecretWatch(threading.Thread):
+    """Records the first time each Secret (ns/name) is seen with a tls.crt (ADDED or MODIFIED)."""
+
+    def __init__(self, kube, ns):
+        super().__init__(daemon=True)
+        self.kube, self.ns = kube, ns
+        self.seen = {}
+        self.cv = threading.Condition()
+        self.ready = threading.Event()
+        self.stopped = False
+
+    def run(self):
+        while not self.stopped:
+            try:
+                c = http.client.HTTPSConnection("127.0.0.1", self.kube.port, context=self.kube.ctx, timeout=3600)
+                c.request("GET", f"/api/v1/namespaces/{self.ns}/secrets?watch=true&resourceVersion=0",
+                          headers={"Authorization": "Bearer " + self.kube.token})
+                r = c.getresponse()
+                self.ready.set()
+                while True:
+                    line = r.readline()
+                    if not line:
+                        break
+                    t = time.monotonic()
+                    ev = json.loads(line)
+                    obj = ev.get("object", {})
+                    if ev.get("type") in ("ADDED", "MODIFIED") and obj.get("data", {}).get("tls.crt"):
+                        name = obj["metadata"]["name"]
+                        with self.cv:
+                            self.seen.setdefault(name, t)
+                            self.cv.notify_all()
+            except Exception as e:  # re-watch; a bench must not die on a dropped stream
+                log(f"secret watch: {e!r}; re-watching")
+                time.sleep(0.2)
+
+    def wait_for(self, names, timeout):
+        deadline = time.monotonic() + timeout
+        with self.cv:
+            while not all(n in self.seen for n in names):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self.cv.wait(left)
+        return True
+
+
+class Bench:
+    def __init__(self, a):
+        self.a = a
+        self.root = a.root
+        self.build = os.environ.get("ACME_SIDECAR_BENCH_BUILD") or a.build_dir or os.path.join(a.root, "build-bench")
+        self.sidecar_bin = os.path.join(self.build, "sidecar", "acme-sidecar")
+        self.apiserver_bin = os.path.join(self.build, "tests", "bench", "bench-apiserver")
+        self.responder_bin = os.path.join(self.build, "tests", "bench", "bench-responder")
+        self.work = tempfile.mkdtemp(prefix="acme-sidecar-bench.")
+        self.p = Procs(self.work)
+        self.r = {}  # results
+        self.notes = []
+        smoke = a.smoke
+        self.n_latency = 3 if smoke else 100
+        self.n_uacme_shipped = 2 if smoke else 20
+        self.n_lego = 1 if smoke else 10
+        self.n_burst = 20 if smoke else 1000
+        self.wrk_secs = 2 if smoke else 10
+        self.wrk_reps = 1 if smoke else 3
+        self.n_scale = 200 if smoke else 10000
+        self.scale_reps = 1 if smoke else 3
+        self.idle_secs = 5 if smoke else 60
+
+    # ---------------------------------------------------------------- infrastructure
+    def sh(self, *argv, **kw):
+        return subprocess.run(argv, check=True, capture_output=True, text=True, **kw)
+
+    def start_pebble(self):
+        d = os.path.join(self.work, "pebble")
+        os.makedirs(d)
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+                "2", "-subj", "/CN=bench pebble CA", "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt")
+        self.sh("openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-subj",
+                "/CN=localhost", "-keyout", f"{d}/tls.key", "-out", f"{d}/tls.csr")
+        with open(f"{d}/ext", "w") as f:
+            f.write("subjectAltName=DNS:localhost,IP:127.0.0.1\n")
+        self.sh("openssl", "x509", "-req", "-in", f"{d}/tls.csr", "-CA", f"{d}/ca.crt", "-CAkey", f"{d}/ca.key",
+                "-CAcreateserial", "-days", "2", "-extfile", f"{d}/ext", "-out", f"{d}/tls.crt")
+        with open(f"{d}/config.json", "w") as f:
+            json.dump({"pebble": {"listenAddress": "127.0.0.1:14000", "managementListenAddress": "127.0.0.1:15000",
+                                  "certificate": f"{d}/tls.crt", "privateKey": f"{d}/tls.key", "httpPort": 80,
+                                  "tlsPort": 5001, "ocspResponderURL": "",
+                                  "externalAccountBindingRequired": False}}, f)
+        self.ca_file = f"{d}/ca.crt"
+        self.p.start("challtestsrv", ["pebble-challtestsrv", "-dns01", "127.0.0.1:8053", "-http01", "", "-https01",
+                                      "", "-tlsalpn01", "", "-management", "127.0.0.1:8055", "-defaultIPv4",
+                                      "127.0.0.1", "-defaultIPv6", ""])
+        wait_port(8055, "pebble-challtestsrv")
+        self.pebble = self.p.start("pebble", ["pebble", "-config", f"{d}/config.json", "-dnsserver", "127.0.0.1:8053"],
+                                   env={"PEBBLE_VA_NOSLEEP": "1", "PEBBLE_WFE_NONCEREJECT": "0",
+                                        "PEBBLE_AUTHZREUSE": "0"})
+        wait_port(14000, "pebble")
+        self.pebble_log = os.path.join(self.work, "pebble.log")
+
+    def pebble_requests(self):
+        """ACME requests Pebble logged so far (its own count: '<METHOD> <path> -> calling handler()')."""
+        n = 0
+        with open(self.pebble_log, errors="replace") as f:
+            for line in f:
+                if "-> calling handler()" in line:
+                    n += 1
+        return n
+
+    def pebble_request_kinds(self, start):
+        kinds = {}
+        with open(self.pebble_log, errors="replace") as f:
+            lines = [l for l in f if "-> calling handler()" in l][start:]
+        for l in lines:
+            m = re.search(r"(GET|POST|HEAD) (/[A-Za-z-]*)", l)
+            k = m.group(1) + " " + m.group(2) if m else "?"
+            kinds[k] = kinds.get(k, 0) + 1
+        return kinds
+
+    def start_nginx(self):
+        d = os.path.join(self.work, "nginx")
+        os.makedirs(f"{d}/tmp")
+        os.makedirs(f"{d}/certs")
+        os.makedirs(f"{d}/servers")
+        self.webroot = f"{d}/webroot"
+        os.makedirs(f"{self.webroot}/.well-known/acme-challenge")
+        self.sh("openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+                "2", "-subj", "/CN=default", "-keyout", f"{d}/certs/default.key", "-out", f"{d}/certs/default.crt")
+        snippet = self.sh(os.path.join(self.root, "tests/manifests/extract-snippet"), "ingress-nginx").stdout
+        self.snippet = snippet
+        with open(f"{d}/acme-snippet.conf", "w") as f:
+            f.write(snippet)
+        # Peers' names (u*, l*) are served from a webroot by the same nginx: the same data path.
+        with open(f"{d}/servers/peers.conf", "w") as f:
+            f.write("server {\n  listen 127.0.0.1:80;\n  server_name ~^(u|us|l)[0-9]+\\.;\n"
+                    f"  location ^~ /.well-known/acme-challenge/ {{ root {self.webroot}; }}\n"
+                    "  location / { return 308 https://$host$request_uri; }\n}\n")
+        tpl = open(os.path.join(self.root, "tests/e2e/nginx.conf.in")).read()
+        conf = (tpl.replace("@DIR@", d).replace("@HTTP_PORT@", "80").replace("@HTTPS_PORT@", "443")
+                .replace("@UPSTREAM@", "").replace("@SNIPPET@", f"include {d}/acme-snippet.conf;"))
+        with open(f"{d}/nginx.conf", "w") as f:
+            f.write(conf)
+        self.p.start("nginx", ["nginx", "-c", f"{d}/nginx.conf", "-g", "daemon off;"])
+        wait_port(80, "nginx")
+        self.nginx_dir = d
+
+    def start_apiserver(self, count, name="apiserver"):
+        kdir = os.path.join(self.work, name)
+        os.makedirs(kdir, exist_ok=True)
+        p = self.p.start(name, [self.apiserver_bin, "--dir", kdir, "--port", "6443", "--count", str(count),
+                                "--issuer", PEBBLE_DIR])
+        deadline = time.time() + 600
+        while not os.path.exists(os.path.join(kdir, "ready")):
+            if p.poll() is not None or time.time() > deadline:
+                raise RuntimeError(f"bench-apiserver did not start; see {self.work}/{name}.log")
+            time.sleep(0.05)
+        return kdir
+
+    def start_sidecar(self, kdir, name="sidecar"):
+        logf = os.path.join(self.work, name + ".log")
+        if os.path.exists(logf):
+            os.remove(logf)
+        t0 = time.monotonic()
+        p = self.p.start(name, [
+            self.sidecar_bin, "--acme-directory", PEBBLE_DIR, "--acme-ca-bundle", self.ca_file,
+            "--acme-email", "bench@example.org", "--kubeconfig", os.path.join(kdir, "kubeconfig"),
+            "--namespace", "acme-sidecar", "--pod-name", "bench-0", "--no-leader-elect",
+            "--ingress-class", "nginx", "--challenge-listen", "127.0.0.1:8089", "--metrics-listen", "127.0.0.1:9402",
+            "--controller-http", "127.0.0.1:80", "--controller-https", "127.0.0.1:443"])
+        return p, t0, logf
+
+    def metrics(self):
+        t = time.monotonic()
+        with urllib.request.urlopen("http://127.0.0.1:9402/metrics", timeout=10) as r:
+            body = r.read()
+        return body.decode(), time.monotonic() - t
+
+    @staticmethod
+    def gauge(text, name):
+        m = re.search(r"^" + name + r"(?:\{[^}]*\})? ([0-9.e+-]+)$", text, re.M)
+        return float(m.group(1)) if m else None
+
+    @staticmethod
+    def ready_count(text):
+        return len(re.findall(r"^acme_sidecar_certificate_ready\{[^}]*\} 1$", text, re.M))
+
+    # ---------------------------------------------------------------- phase 1
+    def phase_latency(self):
+        log(f"phase 1: issuance latency, {self.n_latency} certificates one after another")
+        kdir = self.start_apiserver(0)
+        self.kube = Kube(kdir)
+        self.sidecar, _, _ = self.start_sidecar(kdir)
+        wait_port(9402, "sidecar")
+        self.watch = SecretWatch(self.kube, "bench")
+        self.watch.start()
+        self.watch.ready.wait(30)
+        # One warm-up (account registration, directory) outside the figures, like uacme's `new`.
+        self.issue_one("warm", "w0.bench.example")
+        lat = []
+        p0 = self.pebble_requests()
+        for i in range(self.n_latency):
+            lat.append(self.issue_one(f"lat{i}", f"s{i}.lat.bench.example"))
+        self.r["sidecar_latency"] = stats(lat)
+        self.r["sidecar_latency_acme"] = (self.pebble_requests() - p0) / self.n_latency
+        log(f"  sidecar p50 {self.r['sidecar_latency']['p50']*1000:.0f} ms")
+        self.phase_uacme()
+        self.phase_lego()
+
+    def issue_one(self, name, host):
+        t0 = time.monotonic()
+        self.kube.create_ingress("bench", name, host, name + "-tls")
+        if not self.watch.wait_for([name + "-tls"], 120):
+            raise RuntimeError(f"Secret {name}-tls not written within 120 s; see {self.work}/sidecar.log")
+        return self.watch.seen[name + "-tls"] - t0
+
+    def uacme_run(self, prefix, n, bundle, label):
+        conf = os.path.join(self.work, "uacme-" + label)
+        os.makedirs(conf, exist_ok=True)
+        hook = os.path.join(self.work, "uacme-hook.sh")
+        with open(hook, "w") as f:
+            f.write("#!/bin/sh\n# uacme hook: METHOD TYPE IDENT TOKEN AUTH -> a file nginx serves\n"
+                    "[ \"$2\" = http-01 ] || exit 1\n"
+                    f"f={self.webroot}/.well-known/acme-challenge/$4\n"
+                    "case $1 in begin) printf %s \"$5\" >\"$f\";; *) rm -f \"$f\";; esac\n")
+        os.chmod(hook, 0o755)
+        subprocess.run(["mount", "--bind", bundle, "/etc/ssl/certs/ca-certificates.crt"], check=True)
+        try:
+            base = ["uacme", "-c", conf, "-a", PEBBLE_DIR, "-t", "EC", "-o", "-y"]
+            r = subprocess.run(base + ["new", "bench@example.org"], capture_output=True, text=True)
+            if r.returncode not in (0, 1):
+                raise RuntimeError(f"uacme new: {r.stderr[-500:]}")
+            lat = []
+            for i in range(n):
+                t0 = time.monotonic()
+                r = subprocess.run(base + ["-h", hook, "issue", f"{prefix}{i}.uacme.bench.example"],
+                                   capture_output=True, text=True)
+                dt = time.monotonic() - t0
+                if r.returncode != 0:
+                    raise RuntimeError(f"uacme issue: {r.stderr[-800:]}")
+                lat.append(dt)
+            return lat
+        finally:
+            subprocess.run(["umount", "/etc/ssl/certs/ca-certificates.crt"], check=False)
+
+    def phase_uacme(self):
+        try:
+            trimmed = os.path.join(self.work, "bundle-trimmed.pem")
+            shutil.copy(self.ca_file, trimmed)
+            shipped = os.path.join(self.work, "bundle-shipped.pem")
+            with open(shipped, "w") as f:
+                f.write(open("/etc/ssl/certs/ca-certificates.crt").read())
+                f.write(open(self.ca_file).read())
+            self.r["system_cas"] = open("/etc/ssl/certs/ca-certificates.crt").read().count("BEGIN CERTIFICATE")
+            log(f"  uacme, trimmed bundle: {self.n_latency}")
+            p0 = self.pebble_requests()
+            self.r["uacme_trimmed"] = stats(self.uacme_run("u", self.n_latency, trimmed, "trimmed"))
+            self.r["uacme_acme"] = (self.pebble_requests() - p0) / self.n_latency
+            log(f"  uacme, shipped bundle + test CA: {self.n_uacme_shipped}")
+            self.r["uacme_shipped"] = stats(self.uacme_run("us", self.n_uacme_shipped, shipped, "shipped"))
+        except Exception as e:
+            self.notes.append(f"uacme failed: {e}")
+            log(f"  uacme failed: {e}")
+
+    def phase_lego(self):
+        try:
+            log(f"  lego: {self.n_lego}")
+            path = os.path.join(self.work, "lego")
+            env = dict(os.environ, LEGO_CA_CERTIFICATES=self.ca_file)
+            lat = []
+            p0 = self.pebble_requests()
+            for i in range(self.n_lego + 1):  # the first also registers the account: not counted
+                t0 = time.monotonic()
+                r = subprocess.run(["lego", "--server", PEBBLE_DIR, "--email", "bench@example.org", "--accept-tos",
+                                    "--path", path, "--key-type", "ec256", "--http", "--http.webroot", self.webroot,
+                                    "-d", f"l{i}.lego.bench.example", "run"], capture_output=True, text=True, env=env)
+                dt = time.monotonic() - t0
+                if r.returncode != 0:
+                    raise RuntimeError(f"lego: {r.stderr[-800:]}")
+                if i == 0:
+                    p0 = self.pebble_requests()
+                else:
+                    lat.append(dt)
+            self.r["lego"] = stats(lat)
+            self.r["lego_acme"] = (self.pebble_requests() - p0) / self.n_lego
+        except Exception as e:
+            self.notes.append(f"lego failed: {e}")
+            log(f"  lego failed: {e}")
+
+    # ---------------------------------------------------------------- phase 2
+    def phase_throughput(self):
+        n = self.n_burst
+        log(f"phase 2: {n} Ingresses created at once")
+        names = [f"burst{i}" for i in range(n)]
+        p0 = self.pebble_requests()
+        c_side0, c_peb0 = cpu_seconds(self.sidecar.pid), cpu_seconds(self.pebble.pid)
+        t0 = time.monotonic()
+        with concurrent.futures.ThreadPoolExecutor(8) as ex:
+            list(ex.map(lambda nm: self.kube.create_ingress("bench", nm, nm + ".burst.bench.example", nm + "-tls"),
+                        names))
+        t_created = time.monotonic() - t0
+        ok = self.watch.wait_for([nm + "-tls" for nm in names], 900 if not self.a.smoke else 180)
+        t_all = time.monotonic() - t0
+        c_side, c_peb = cpu_seconds(self.sidecar.pid) - c_side0, cpu_seconds(self.pebble.pid) - c_peb0
+        reqs = self.pebble_requests() - p0
+        done = sum(1 for nm in names if nm + "-tls" in self.watch.seen)
+        self.r["burst"] = {"n": n, "done": done, "complete": ok, "create_s": t_created, "all_s": t_all,
+                           "per_s": done / t_all, "sidecar_cpu": c_side / max(done, 1),
+                           "pebble_cpu": c_peb / max(done, 1), "acme_per_cert": reqs / max(done, 1),
+                           "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()}}
+        log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
+            f"{reqs / max(done, 1):.2f} ACME requests per certificate")
+        self.watch.stopped = True
+        self.p.stop("sidecar")
+        self.p.stop("apiserver")
+
+    # ---------------------------------------------------------------- phase 3
+    def wrk(self, port):
+        url = f"http://127.0.0.1:{port}/.well-known/acme-challenge/{TOKEN}"
+        r = subprocess.run(["wrk", "-t1", "-c64", f"-d{self.wrk_secs}s", "--latency", url], capture_output=True,
+                           text=True)
+        out = r.stdout
+        rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
+        def lat(p):
+            m = re.search(r"^\s+" + p + r"%\s+([0-9.]+)(us|ms|s)\b", out, re.M)
+            return float(m.group(1)) * {"us": 1e-3, "ms": 1, "s": 1e3}[m.group(2)]
+        non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+        errors = re.search(r"Socket errors: (.*)", out)
+        if non2xx or errors:
+            self.notes.append(f"wrk on port {port}: " + (non2xx.group(0) if non2xx else "") +
+                              (" " + errors.group(0) if errors else ""))
+        return {"rps": rps, "p50": lat("50"), "p99": lat("99")}
+
+    def phase_responder(self):
+        log("phase 3: challenge responder under wrk")
+        d = os.path.join(self.work, "wrk")
+        os.makedirs(f"{d}/tmp")
+        os.makedirs(f"{d}/root/.well-known/acme-challenge")
+        with open(f"{d}/root/.well-known/acme-challenge/{TOKEN}", "w") as f:
+            f.write(KEY_AUTH)
+        common = (f"worker_processes 1;\nerror_log {d}/error.log warn;\nevents {{ worker_connections 4096; }}\n"
+                  f"http {{\n  access_log off;\n  client_body_temp_path {d}/tmp/body;\n  proxy_temp_path {d}/tmp/p;\n"
+                  f"  fastcgi_temp_path {d}/tmp/f;\n  uwsgi_temp_path {d}/tmp/u;\n  scgi_temp_path {d}/tmp/s;\n"
+                  "  default_type text/plain;\n")
+        with open(f"{d}/static.conf", "w") as f:
+            f.write(common.replace("error_log", f"pid {d}/static.pid;\nerror_log") +
+                    f"  server {{ listen 127.0.0.1:8081; root {d}/root; }}\n}}\n")
+        prod = self.snippet  # the shipped snippet, verbatim: proxy_pass http://127.0.0.1:8089
+        with open(f"{d}/front.conf", "w") as f:
+            f.write(common.replace("error_log", f"pid {d}/front.pid;\nerror_log") +
+                    "  upstream static_up { server 127.0.0.1:8081; keepalive 32; }\n"
+                    "  upstream responder_up { server 127.0.0.1:8089; keepalive 32; }\n"
+                    "  server { listen 127.0.0.1:8082; location / { proxy_pass http://static_up; "
+                    "proxy_http_version 1.1; proxy_set_header Connection \"\"; } }\n"
+                    f"  server {{ listen 127.0.0.1:8083; {prod} }}\n"
+                    "  server { listen 127.0.0.1:8084; location / { proxy_pass http://responder_up; "
+                    "proxy_http_version 1.1; proxy_set_header Connection \"\"; } }\n}\n")
+        self.p.start("nginx-static", ["nginx", "-c", f"{d}/static.conf", "-g", "daemon off;"])
+        self.p.start("nginx-front", ["nginx", "-c", f"{d}/front.conf", "-g", "daemon off;"])
+        self.p.start("responder", [self.responder_bin, "8089", TOKEN, KEY_AUTH])
+        for port in (8081, 8082, 8083, 8084, 8089):
+            wait_port(port, f"port {port}")
+        for port in (8081, 8083, 8089):  # sanity: every path answers the key authorization
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/.well-known/acme-challenge/{TOKEN}") as r:
+                if r.read().decode() != KEY_AUTH:
+                    raise RuntimeError(f"port {port} did not answer the key authorization")
+        paths = [("nginx static", 8081), ("nginx → nginx-static (keep-alive)", 8082),
+                 ("nginx → responder (shipped snippet)", 8083), ("nginx → responder (keep-alive upstream)", 8084),
+                 ("responder direct", 8089)]
+        res = {name: [] for name, _ in paths}
+        for rep in range(self.wrk_reps):  # interleaved, so load from other users hits every path alike
+            for name, port in paths:
+                res[name].append(self.wrk(port))
+        self.r["wrk"] = res
+        self.r["wrk_order"] = [n for n, _ in paths]
+        self.idle_connections()
+        self.p.stop("nginx-front")
+        self.p.stop("nginx-static")
+        self.p.stop("responder")
+
+    def idle_connections(self):
+        """1,000 idle connections to the responder, then time challenge answers (direct and via nginx)."""
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, 8192)), hard))
+        idle = []
+        res = {}
+        try:
+            for _ in range(1000):
+                idle.append(socket.create_connection(("127.0.0.1", 8089)))
+            time.sleep(0.5)
+            for label, port in (("direct", 8089), ("via nginx (shipped snippet)", 8083)):
+                ts = []
+                for _ in range(20):
+                    t = time.monotonic()
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/.well-known/acme-challenge/{TOKEN}",
+                                                timeout=5) as r:
+                        body = r.read().decode()
+                    ts.append(time.monotonic() - t)
+                    if body != KEY_AUTH:
+                        raise RuntimeError("wrong answer under idle connections")
+                res[label] = max(ts)
+            # A second batch of 1,000 idle connections made through nginx (client side idle) as well.
+        except Exception as e:
+            self.notes.append(f"idle-connection test: {e}")
+        finally:
+            for s in idle:
+                s.close()
+        self.r["idle"] = res
+
+    # ---------------------------------------------------------------- phase 4
+    def wait_synced(self, logf, n, t0, timeout):
+        t_synced = None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if t_synced is None and os.path.exists(logf) and "caches synced" in open(logf, errors="replace").read():
+                t_synced = time.monotonic() - t0
+            if t_synced is not None:
+                try:
+                    text, _ = self.metrics()
+                    if self.gauge(text, "acme_sidecar_managed_certificates") == n and self.ready_count(text) == n:
+                        return t_synced, time.monotonic() - t0
+                except OSError:
+                    pass
+                time.sleep(0.05)
+            else:
+                time.sleep(0.01)
+        raise RuntimeError(f"sidecar did not sync/decide {n} certificates in {timeout} s; see {logf}")
+
+    def phase_scale(self):
+        n = self.n_scale
+        log(f"phase 4: scale, {n} Ingresses and valid Secrets preloaded")
+        t = time.monotonic()
+        kdir = self.start_apiserver(n, "apiserver-scale")
+        self.r["preload_s"] = time.monotonic() - t
+        synced, decided, rss = [], [], []
+        p0 = self.pebble_requests()
+        for rep in range(self.scale_reps):
+            p, t0, logf = self.start_sidecar(kdir, "sidecar-scale")
+            s, dcd = self.wait_synced(logf, n, t0, 300)
+            synced.append(s)
+            decided.append(dcd)
+            time.sleep(1)
+            rss.append(proc_status(p.pid, "VmRSS"))
+            if rep < self.scale_reps - 1:
+                self.p.stop("sidecar-scale")
+        log(f"  synced {mmm(synced)} s, decided {mmm(decided)} s, VmRSS {mmm(rss)} MiB")
+        time.sleep(2)
+        c0, w0 = cpu_seconds(p.pid), time.monotonic()
+        time.sleep(self.idle_secs)
+        idle_pct = 100.0 * (cpu_seconds(p.pid) - c0) / (time.monotonic() - w0)
+        scrape_t, size = [], 0
+        for _ in range(5):
+            text, dt = self.metrics()
+            scrape_t.append(dt)
+            size = len(text.encode())
+        self.r["scale"] = {"n": n, "synced": synced, "decided": decided, "rss": rss,
+                           "rss_after_idle": proc_status(p.pid, "VmRSS"), "anon": proc_status(p.pid, "RssAnon"),
+                           "idle_pct": idle_pct, "scrape": scrape_t, "scrape_bytes": size,
+                           "ca_requests": self.pebble_requests() - p0,
+                           "threads": len(os.listdir(f"/proc/{p.pid}/task"))}
+        log(f"  idle CPU {idle_pct:.3f}% of a core, scrape {mmm([x * 1000 for x in scrape_t])} ms, {size} bytes, "
+            f"CA requests {self.r['scale']['ca_requests']}")
+        self.p.stop("sidecar-scale")
+        self.p.stop("apiserver-scale")
+
+        log("phase 4b: nothing to manage")
+        kdir = self.start_apiserver(0, "apiserver-empty")
+        vals = []
+        for rep in range(self.scale_reps):
+            p, t0, logf = self.start_sidecar(kdir, "sidecar-empty")
+            self.wait_synced(logf, 0, t0, 60)
+            time.sleep(2)
+            vals.append((proc_status(p.pid, "VmRSS"), proc_status(p.pid, "RssAnon")))
+            self.p.stop("sidecar-empty")
+        self.p.stop("apiserver-empty")
+        worker = self.nginx_worker()
+        self.r["empty"] = {"rss": [v[0] for v in vals], "anon": [v[1] for v in vals],
+                           "nginx_rss": proc_status(worker, "VmRSS") if worker else None,
+                           "nginx_anon": proc_status(worker, "RssAnon") if worker else None}
+
+    def nginx_worker(self):
+        master = self.p.procs.get("nginx")
+        if not master:
+            return None
+        try:
+            kids = open(f"/proc/{master.pid}/task/{master.pid}/children").read().split()
+            return int(kids[0]) if kids else None
+        except OSError:
+            return None
+
+    # ---------------------------------------------------------------- report
+    def versions(self):
+        def first(argv):
+            try:
+                r = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+                return (r.stdout + r.stderr).strip().splitlines()[0]
+            except Exception:
+                return "?"
+        def deb(p):
+            try:
+                return self.sh("dpkg-query", "-W", "-f=${Version}", p).stdout
+            except Exception:
+                return "?"
+        rev = "?"
+        try:
+            rev = self.sh("git", "-C", self.root, "rev-parse", "--short", "HEAD").stdout.strip()
+        except Exception:
+            pass
+        cpu = "?"
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+        return {"acme-sidecar": rev, "pebble": deb("pebble"), "uacme": deb("uacme"), "lego": deb("lego"),
+                "nginx": first(["nginx", "-v"]).replace("nginx version: ", ""), "wrk": deb("wrk"),
+                "kernel": platform.release(), "cpu": f"{os.cpu_count()} × {cpu}",
+                "load": open("/proc/loadavg").read().split()[:3]}
+
+    def report(self, started):
+        r = self.r
+        v = self.versions()
+        L = []
+        mode = "smoke" if self.a.smoke else "full"
+        L.append(f"# acme-sidecar benchmarks ({mode} run)\n")
+        L.append(f"Date {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, run took {(time.time() - started) / 60:.1f} min. "
+                 f"Machine: {v['cpu']}, kernel {v['kernel']}, load average at the end {' '.join(v['load'])} — "
+                 "**a shared machine, loaded by other engineers' builds during the run: absolute figures are noisy, "
+                 "prefer the ratios (peers measured in the same run, interleaved where cheap).**\n")
+        L.append(f"Versions: acme-sidecar {v['acme-sidecar']} (Release), Pebble {v['pebble']}, uacme {v['uacme']}, "
+                 f"lego {v['lego']}, nginx {v['nginx']}, wrk {v['wrk']}. Everything on loopback in a private "
+                 "network namespace; Pebble with PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0, PEBBLE_AUTHZREUSE=0; "
+                 "ACME requests counted from Pebble's own log.\n")
+
+        def ms(x):
+            return f"{x * 1000:.0f}"
+        L.append("## 1. Issuance latency (one certificate at a time, nginx in the challenge path)\n")
+        L.append("| client | n | p50 ms | p95 ms | max ms | ACME requests/cert | ratio sidecar/peer (p50, p95) | goal |")
+        L.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        s = r.get("sidecar_latency")
+        def row(label, key, acme_key, goal=""):
+            x = r.get(key)
+            if not x:
+                L.append(f"| {label} | — | n/a | n/a | n/a | | | {goal} |")
+                return
+            ratio = ""
+            if s and key != "sidecar_latency":
+                ratio = f"{s['p50'] / x['p50']:.2f}, {s['p95'] / x['p95']:.2f}"
+            acme = f"{r[acme_key]:.1f}" if acme_key and acme_key in r else ""
+            L.append(f"| {label} | {x['n']} | {ms(x['p50'])} | {ms(x['p95'])} | {ms(x['max'])} | {acme} | {ratio} | {goal} |")
+        row("acme-sidecar (Ingress create → Secret readable)", "sidecar_latency", "sidecar_latency_acme")
+        row("uacme, bundle = test CA only (trimmed)", "uacme_trimmed", "uacme_acme", "sidecar/uacme ≤ 1.0")
+        row(f"uacme, bundle as shipped ({r.get('system_cas', '?')} CAs + test CA)", "uacme_shipped", None)
+        row("lego (LEGO_CA_CERTIFICATES), reference", "lego", "lego_acme")
+        L.append("")
+        b = r.get("burst")
+        if b:
+            L.append(f"## 2. Throughput ({b['n']} Ingresses created at once)\n")
+            L.append("| figure | value | goal |")
+            L.append("| --- | --- | --- |")
+            L.append(f"| Secrets written | {b['done']} / {b['n']} | all |")
+            L.append(f"| time to create the Ingresses (8 client threads) | {b['create_s']:.1f} s | |")
+            L.append(f"| time until all Secrets exist | {b['all_s']:.1f} s ({b['per_s']:.1f} certificates/s) | |")
+            L.append(f"| sidecar CPU per certificate | {b['sidecar_cpu'] * 1000:.1f} ms | |")
+            L.append(f"| Pebble CPU per certificate | {b['pebble_cpu'] * 1000:.1f} ms | |")
+            L.append(f"| ratio sidecar/Pebble CPU | {b['sidecar_cpu'] / b['pebble_cpu']:.2f} | ≤ 0.5 |")
+            L.append(f"| ACME requests per certificate (Pebble's log) | {b['acme_per_cert']:.2f} | ≤ 8 |")
+            kinds = ", ".join(f"{k} {x:.2f}" for k, x in sorted(b["kinds"].items()))
+            L.append(f"| … by endpoint, per certificate | {kinds} | |")
+            L.append("")
+        w = r.get("wrk")
+        if w:
+            L.append(f"## 3. Challenge responder (wrk -t1 -c64 -d{self.wrk_secs}s --latency, 87-byte key authorization, "
+                     f"{self.wrk_reps} interleaved repetitions: min / median / max)\n")
+            base = statistics.median([x["rps"] for x in w["nginx → nginx-static (keep-alive)"]])
+            base99 = statistics.median([x["p99"] for x in w["nginx → nginx-static (keep-alive)"]])
+            L.append("| path | req/s | p50 ms | p99 ms | req/s ratio vs nginx→nginx-static | p99 ratio | goal |")
+            L.append("| --- | --- | --- | --- | --- | --- | --- |")
+            for name in r["wrk_order"]:
+                xs = w[name]
+                rps = statistics.median([x["rps"] for x in xs])
+                p99 = statistics.median([x["p99"] for x in xs])
+                goal = "≥ 0.8, p99 ≤ 2×" if "responder (" in name else ""
+                L.append(f"| {name} | {mmm([x['rps'] for x in xs], '{:.0f}')} | {mmm([x['p50'] for x in xs], '{:.2f}')} | "
+                         f"{mmm([x['p99'] for x in xs], '{:.2f}')} | {rps / base:.2f} | {p99 / base99:.2f} | {goal} |")
+            idle = r.get("idle", {})
+            for label, t in idle.items():
+                L.append(f"| 1,000 idle connections open to the responder: slowest of 20 challenge GETs, {label} | | "
+                         f"{t * 1000:.1f} ms (max) | | | | ≤ 100 ms |")
+            L.append("")
+        sc = r.get("scale")
+        if sc:
+            L.append(f"## 4. Scale and footprint ({sc['n']} Ingresses + {sc['n']} valid managed Secrets preloaded; "
+                     f"sidecar started {len(sc['synced'])}×: min / median / max)\n")
+            L.append("| figure | value | goal |")
+            L.append("| --- | --- | --- |")
+            L.append(f"| start → log \"caches synced\" | {mmm(sc['synced'])} s | |")
+            L.append(f"| start → every certificate decided (managed_certificates = {sc['n']}, all certificate_ready = 1) "
+                     f"| {mmm(sc['decided'])} s | ≤ 3 s |")
+            L.append(f"| VmRSS after sync | {mmm(sc['rss'], '{:.1f}')} MiB | ≤ 48 MiB |")
+            L.append(f"| VmRSS / RssAnon after {self.idle_secs} s idle | {sc['rss_after_idle']:.1f} / {sc['anon']:.1f} MiB | |")
+            L.append(f"| CPU over {self.idle_secs} idle seconds | {sc['idle_pct']:.3f} % of a core | ≤ 0.2 % |")
+            L.append(f"| /metrics scrape (5 scrapes) | {mmm([x * 1000 for x in sc['scrape']], '{:.1f}')} ms, "
+                     f"{sc['scrape_bytes'] / 1024:.0f} KiB | ≤ 100 ms |")
+            L.append(f"| CA requests during all starts | {sc['ca_requests']} | 0 |")
+            L.append(f"| threads | {sc['threads']} | |")
+            L.append(f"| (preloading the fake API server, not the sidecar) | {r['preload_s']:.1f} s | |")
+            e = r.get("empty")
+            if e:
+                L.append(f"| nothing to manage: sidecar VmRSS | {mmm(e['rss'], '{:.1f}')} MiB | |")
+                L.append(f"| nothing to manage: sidecar RssAnon | {mmm(e['anon'], '{:.2f}')} MiB | ≤ 4 MiB |")
+                if e["nginx_rss"]:
+                    L.append(f"| nginx worker (same run, for scale): VmRSS / RssAnon | {e['nginx_rss']:.1f} / "
+                             f"{e['nginx_anon']:.2f} MiB | |")
+            L.append("")
+        if self.notes:
+            L.append("## Notes from this run\n")
+            L.extend(f"- {n}" for n in self.notes)
+            L.append("")
+        return "\n".join(L) + "\n"
+
+    def run(self):
+        started = time.time()
+        try:
+            self.start_pebble()
+            self.start_nginx()
+            phases = {"latency": self.phase_latency, "throughput": self.phase_throughput,
+                      "responder": self.phase_responder, "scale": self.phase_scale}
+            only = self.a.only.split(",") if self.a.only else list(phases)
+            if "throughput" in only and "latency" not in only:
+                only.insert(0, "latency")
+            for name in phases:
+                if name in only:
+                    phases[name]()
+        finally:
+            self.p.stop_all()
+        text = self.report(started)
+        extra = getattr(self.a, "append", None)
+        if extra and os.path.exists(extra):
+            text += "\n" + open(extra).read()
+        print("\n" + text)
+        if self.a.out:
+            with open(self.a.out, "w") as f:
+                f.write(text)
+            log(f"written {self.a.out}")
+        with open(os.path.join(self.work, "results.json"), "w") as f:
+            json.dump(self.r, f, indent=1, default=str)
+        if os.environ.get("ACME_SIDECAR_KEEP_TMP") != "1":
+            shutil.rmtree(self.work, ignore_errors=True)
+        else:
+            log(f"kept {self.work}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--smoke", action="store_true")
+    ap.add_argument("--build-dir")
+    ap.add_argument("--no-build", action="store_true")
+    ap.add_argument("--out")
+    ap.add_argument("--only", help="comma-separated phases: latency,throughput,responder,scale")
+    ap.add_argument("--append", help="markdown file appended to the report (interpretation)")
+    a = ap.parse_args()
+    if not a.out and not a.smoke:
+        a.out = os.path.join(a.root, "tests", "bench", "RESULTS.md")
+    Bench(a).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
