@@ -1,0 +1,469 @@
+#include "tests/reliability/rig.hpp"
+
+#include <httplib.h>
+
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "crypto/encoding.hpp"
+#include "crypto/key.hpp"
+#include "crypto/x509.hpp"
+#include "http/curl_client.hpp"
+
+namespace acme_sidecar::reliability {
+
+using nlohmann::json;
+using testing::read_file;
+using testing::write_file;
+
+namespace {
+constexpr int kHttpPort = 80;
+constexpr int kHttpsPort = 443;
+constexpr int kApiPort = 6443;
+
+std::string sidecar_binary() { return (testing::binary_dir() / "sidecar" / "acme-sidecar").string(); }
+
+std::string run_checked(const std::vector<std::string>& argv) {
+  auto r = testing::run(argv, 60s);
+  if (r.status != 0) FAIL("command failed: " << argv.front() << " → " << r.output);
+  return r.output;
+}
+
+bool is_managed_tls(const json& s) {
+  if (!s.contains("metadata")) return false;
+  auto labels = s["metadata"].value("labels", json::object());
+  return labels.value("app.kubernetes.io/managed-by", "") == "acme-sidecar" &&
+         s.value("type", "") == "kubernetes.io/tls";
+}
+}  // namespace
+
+int env_int(const char* name, int fallback) {
+  const char* v = std::getenv(name);
+  if (!v || !*v) return fallback;
+  try {
+    return std::stoi(v);
+  } catch (const std::exception&) {
+    return fallback;
+  }
+}
+
+std::size_t count(const std::string& text, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + needle.size())) ++n;
+  return n;
+}
+
+long rss_kib(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("VmRSS:", 0) == 0) return std::stol(line.substr(6));
+  return 0;
+}
+
+std::string ingress_yaml(const std::string& ns, const std::string& name, const std::vector<std::string>& hosts,
+                         const std::string& secret) {
+  std::ostringstream y;
+  y << "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: " << name << "\n  namespace: " << ns
+    << "\nspec:\n  ingressClassName: nginx\n  tls:\n  - secretName: " << secret << "\n    hosts:\n";
+  for (const auto& h : hosts) y << "    - " << h << "\n";
+  y << "  rules:\n";
+  for (const auto& h : hosts) {
+    y << "  - host: " << h
+      << "\n    http:\n      paths:\n      - path: /\n        pathType: Prefix\n        backend:\n"
+         "          service:\n            name: web\n            port:\n              number: 80\n";
+  }
+  return y.str();
+}
+
+Rig::Rig(RigOptions options) : options_(std::move(options)) {
+  dir_ = std::make_unique<testing::TempDir>("acme-sidecar-reliability");
+  testing::PebbleOptions po;
+  po.http_port = kHttpPort;  // Pebble validates through nginx, like a CA through the controller
+  po.certificate_validity_seconds = options_.validity_seconds;
+  po.nonce_reject_percent = options_.nonce_reject_percent;
+  po.domain_blocklist = options_.domain_blocklist;
+  pebble_ = std::make_unique<testing::PebbleRig>(po);
+  remember_root();
+
+  fake_apiserver::Options ao;
+  ao.port = kApiPort;
+  ao.control_port = 0;
+  ao.bookmark_interval = 5s;
+  api_ = std::make_unique<fake_apiserver::FakeApiServer>(ao);
+  api_->start();
+  api_->write_files((dir() / "kube").string());
+  create_namespaces();
+
+  start_nginx();
+  sidecars_.resize(static_cast<std::size_t>(options_.replicas));
+  if (options_.start_sidecars)
+    for (int i = 0; i < options_.replicas; ++i) start_sidecar(i);
+}
+
+Rig::~Rig() {
+  for (auto& s : sidecars_)
+    if (s) s->stop(3000ms);
+  if (nginx_) nginx_->stop(3000ms);
+  if (api_) api_->stop();
+}
+
+void Rig::create_namespaces() const {
+  for (const char* ns : {"acme-sidecar", "demo"}) {
+    if (!api_->get("namespaces", "", ns))
+      api_->put("namespaces", json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  }
+}
+
+void Rig::remember_root() {
+  std::string root;
+  testing::poll_until(
+      [&] {
+        try {
+          root = pebble_->root_pem();
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s);
+  REQUIRE_FALSE(root.empty());
+  roots_.push_back(root);
+}
+
+void Rig::pebble_restart() {
+  pebble_->restart();
+  remember_root();
+}
+
+void Rig::break_challenge_route(const std::string& host) {
+  auto nd = dir() / "nginx";
+  write_file(nd / "servers" / (host + ".broken.conf"),
+             "server {\n  listen 127.0.0.1:" + std::to_string(kHttpPort) + ";\n  server_name " + host +
+                 ";\n  location /.well-known/acme-challenge/ { return 404; }\n}\n");
+  run_checked({"nginx", "-c", (nd / "nginx.conf").string(), "-s", "reload"});
+}
+
+std::size_t Rig::pebble_count(const std::string& needle) const { return count(pebble_logs(), needle); }
+
+std::string Rig::pebble_logs() const {
+  std::string all;
+  for (const auto& e : std::filesystem::directory_iterator(pebble_->work_dir())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("pebble-", 0) == 0 && e.path().extension() == ".log") all += read_file(e.path());
+  }
+  return all;
+}
+
+std::string Rig::directory_url() const {
+  return options_.directory_override.empty() ? pebble_->directory_url() : options_.directory_override;
+}
+
+void Rig::start_nginx() {
+  auto nd = dir() / "nginx";
+  for (auto sub : {"tmp", "certs", "servers"}) std::filesystem::create_directories(nd / sub);
+  run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
+               "2", "-subj", "/CN=default", "-keyout", (nd / "certs/default.key").string(), "-out",
+               (nd / "certs/default.crt").string()});
+  auto snippet =
+      testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
+  REQUIRE(snippet.status == 0);
+  std::string snippet_text = snippet.output;
+  std::string upstream;
+  if (options_.replicas > 1) {
+    upstream = "upstream acme_sidecars {";
+    for (int i = 0; i < options_.replicas; ++i) upstream += " server 127.0.0.1:" + std::to_string(8089 + i) + ";";
+    upstream += " keepalive 8; }";
+    snippet_text = std::regex_replace(snippet_text, std::regex("http://127\\.0\\.0\\.1:8089"), "http://acme_sidecars");
+  }
+  write_file(nd / "acme-snippet.conf", snippet_text);
+  std::string conf = read_file(testing::source_dir() / "tests/e2e/nginx.conf.in");
+  auto subst = [&](const std::string& key, const std::string& value) {
+    for (auto pos = conf.find(key); pos != std::string::npos; pos = conf.find(key, pos + value.size()))
+      conf.replace(pos, key.size(), value);
+  };
+  subst("@DIR@", nd.string());
+  subst("@HTTP_PORT@", std::to_string(kHttpPort));
+  subst("@HTTPS_PORT@", std::to_string(kHttpsPort));
+  subst("@UPSTREAM@", upstream);
+  subst("@SNIPPET@", "include " + (nd / "acme-snippet.conf").string() + ";");
+  write_file(nd / "nginx.conf", conf);
+  testing::Subprocess::Options o;
+  o.argv = {"nginx", "-c", (nd / "nginx.conf").string(), "-g", "daemon off;"};
+  o.log_file = nd / "nginx.out";
+  nginx_ = std::make_unique<testing::Subprocess>(o);
+  REQUIRE(testing::wait_for_port("127.0.0.1", kHttpPort, 20s));
+}
+
+std::vector<std::string> Rig::sidecar_args(int i) const {
+  std::vector<std::string> a = {
+      sidecar_binary(),
+      "--acme-directory", directory_url(),
+      "--acme-ca-bundle", pebble_->ca_bundle_path(),
+      "--acme-email", "reliability@example.org",
+      "--kubeconfig", (dir() / "kube" / "kubeconfig").string(),
+      "--namespace", "acme-sidecar",
+      "--pod-name", "sidecar-" + std::to_string(i),
+      "--challenge-listen", "127.0.0.1:" + std::to_string(8089 + i),
+      "--metrics-listen", "127.0.0.1:" + std::to_string(9402 + i),
+      "--controller-http", "127.0.0.1:" + std::to_string(kHttpPort),
+      "--controller-https", "127.0.0.1:" + std::to_string(kHttpsPort),
+      "--served-probe-interval", "1s",
+      "--failure-backoff", "2s,4s,8s",
+      "--rescan-interval", "5s",
+      "--log-level", "debug",
+  };
+  if (options_.leader_elect) {
+    for (const char* s : {"--leader-elect", "--lease-duration", "6s", "--lease-renew-deadline", "4s",
+                          "--lease-retry-period", "1s"})
+      a.emplace_back(s);
+  } else {
+    a.emplace_back("--no-leader-elect");
+  }
+  a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (auto it = options_.replica_args.find(i); it != options_.replica_args.end())
+    a.insert(a.end(), it->second.begin(), it->second.end());
+  return a;
+}
+
+void Rig::start_sidecar(int i) {
+  testing::Subprocess::Options o;
+  o.argv = sidecar_args(i);
+  o.log_file = dir() / ("sidecar-" + std::to_string(i) + ".log");
+  o.env = {{"ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1"}};
+  sidecars_.at(static_cast<std::size_t>(i)) = std::make_unique<testing::Subprocess>(o);
+  REQUIRE(testing::wait_for_port("127.0.0.1", 9402 + i, 60s));
+}
+
+void Rig::stop_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->stop(15000ms); }
+void Rig::kill_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->kill(); }
+
+std::string Rig::sidecar_log(int i) const { return read_file(dir() / ("sidecar-" + std::to_string(i) + ".log")); }
+
+std::size_t Rig::sidecar_log_size(int i) const {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(dir() / ("sidecar-" + std::to_string(i) + ".log"), ec);
+  return ec ? 0 : static_cast<std::size_t>(n);
+}
+
+std::string Rig::sidecar_log_from(int i, std::size_t offset) const {
+  std::ifstream in(dir() / ("sidecar-" + std::to_string(i) + ".log"), std::ios::binary);
+  if (!in) return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string Rig::log_tail(int i, std::size_t bytes) const {
+  auto log = sidecar_log(i);
+  return log.size() > bytes ? log.substr(log.size() - bytes) : log;
+}
+
+std::string Rig::metrics(int i) const {
+  try {
+    http::CurlClient client;
+    http::Request r;
+    r.url = "http://127.0.0.1:" + std::to_string(9402 + i) + "/metrics";
+    r.timeout = 5s;
+    auto resp = client.send(r);
+    return resp.status == 200 ? resp.body : std::string();
+  } catch (const std::exception&) {
+    return {};
+  }
+}
+
+std::optional<double> Rig::metric(int i, const std::string& name, const std::map<std::string, std::string>& labels) const {
+  std::istringstream in(metrics(i));
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    if (line.compare(0, name.size(), name) != 0) continue;
+    char next = line.size() > name.size() ? line[name.size()] : ' ';
+    if (next != '{' && next != ' ') continue;
+    bool ok = true;
+    for (const auto& [k, v] : labels)
+      if (line.find(k + "=\"" + v + "\"") == std::string::npos) ok = false;
+    if (!ok) continue;
+    return std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return std::nullopt;
+}
+
+int Rig::leader() const {
+  if (!options_.leader_elect) return 0;
+  auto lease = api_->get("leases", "acme-sidecar", "acme-sidecar");
+  if (!lease) return -1;
+  auto holder = (*lease)["spec"].value("holderIdentity", "");
+  for (int i = 0; i < options_.replicas; ++i)
+    if (holder == "sidecar-" + std::to_string(i)) return i;
+  return -1;
+}
+
+testing::RunResult Rig::kubectl(const std::vector<std::string>& args, const std::string& stdin_data) const {
+  std::vector<std::string> argv = {"kubectl", "--kubeconfig", (dir() / "kube" / "kubeconfig").string()};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::run(argv, 60s, {}, stdin_data);
+}
+
+void Rig::apply(const std::string& yaml) const {
+  auto r = kubectl({"apply", "-f", "-"}, yaml);
+  INFO(r.output);
+  REQUIRE(r.status == 0);
+}
+
+std::optional<json> Rig::secret(const std::string& ns, const std::string& name) const {
+  return api_->get("secrets", ns, name);
+}
+
+std::vector<json> Rig::managed_secrets() const {
+  std::vector<json> out;
+  for (const auto& s : api_->list("secrets"))
+    if (is_managed_tls(s)) out.push_back(s);
+  return out;
+}
+
+std::string Rig::tls_crt(const json& s) {
+  auto b = crypto::base64_decode(s["data"]["tls.crt"].get<std::string>());
+  return std::string(b.begin(), b.end());
+}
+std::string Rig::tls_key(const json& s) {
+  auto b = crypto::base64_decode(s["data"]["tls.key"].get<std::string>());
+  return std::string(b.begin(), b.end());
+}
+std::vector<std::string> Rig::leaf_names(const json& s) {
+  auto names = crypto::parse_pem_chain(tls_crt(s)).front().dns_names();
+  std::sort(names.begin(), names.end());
+  return names;
+}
+std::string Rig::leaf_fingerprint(const json& s) { return crypto::parse_pem_chain(tls_crt(s)).front().sha256_fingerprint_hex(); }
+
+bool Rig::valid(const json& s, std::string* why) const {
+  try {
+    auto chain = crypto::parse_pem_chain(tls_crt(s));
+    auto key = crypto::PrivateKey::from_pem(tls_key(s));
+    if (!crypto::key_matches_certificate(key, chain.front())) {
+      if (why) *why = "key does not match the leaf";
+      return false;
+    }
+    std::string last;
+    for (const auto& root : roots_) {
+      auto v = crypto::verify_chain(chain, {root}, std::chrono::system_clock::now());
+      if (v.ok) return true;
+      last = v.error;
+    }
+    if (why) *why = "chain: " + last;
+    return false;
+  } catch (const std::exception& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+}
+
+json Rig::wait_valid(const std::string& ns, const std::string& name, const std::vector<std::string>& names,
+                     std::chrono::milliseconds timeout) const {
+  std::optional<json> found;
+  bool ok = testing::poll_until(
+      [&] {
+        found = secret(ns, name);
+        if (!found || !found->contains("data") || !(*found)["data"].contains("tls.crt")) return false;
+        try {
+          return leaf_names(*found) == names && valid(*found);
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      timeout);
+  if (!ok) {
+    FAIL("Secret " << ns << "/" << name << " not valid within the deadline; sidecar log tail:\n" << log_tail(0));
+  }
+  return *found;
+}
+
+// --- SecretWatcher ----------------------------------------------------------------------------------
+
+SecretWatcher::SecretWatcher(Rig& rig) : rig_(rig), thread_([this] { run(); }) {}
+
+SecretWatcher::~SecretWatcher() {
+  stop_ = true;
+  thread_.join();
+}
+
+SecretWatcher::Stats SecretWatcher::stats() const {
+  std::lock_guard lock(mu_);
+  return stats_;
+}
+
+void SecretWatcher::check(const json& s) {
+  if (!is_managed_tls(s)) return;
+  std::string why;
+  bool ok = rig_.valid(s, &why);
+  std::string fp;
+  try {
+    fp = Rig::leaf_fingerprint(s);
+  } catch (const std::exception&) {
+  }
+  std::lock_guard lock(mu_);
+  ++stats_.events;
+  if (!fp.empty()) stats_.fingerprints.insert(fp);
+  if (!ok) {
+    ++stats_.invalid;
+    if (stats_.problems.size() < 10)
+      stats_.problems.push_back(s["metadata"].value("namespace", "") + "/" + s["metadata"].value("name", "") + " rv " +
+                                s["metadata"].value("resourceVersion", "") + ": " + why);
+  }
+}
+
+void SecretWatcher::run() {
+  auto& api = rig_.api();
+  // Start from "now": the watcher is created before the scenario acts.
+  std::string rv = std::to_string(api.resource_version());
+  while (!stop_) {
+    httplib::SSLClient client("127.0.0.1", api.port());
+    client.set_ca_cert_path((rig_.dir() / "kube" / "ca.crt").c_str());
+    client.enable_server_certificate_verification(true);
+    client.set_read_timeout(2, 0);  // short so that stop_ is noticed; bookmarks come every 5 s
+    client.set_connection_timeout(2, 0);
+    httplib::Headers headers = {{"Authorization", "Bearer " + api.admin_token()}};
+    std::string path = "/api/v1/secrets?watch=true&allowWatchBookmarks=true";
+    if (!rv.empty()) path += "&resourceVersion=" + rv;
+    {
+      std::lock_guard lock(mu_);
+      ++stats_.streams;
+    }
+    std::string buffer;
+    bool expired = false;
+    client.Get(path, headers, [&](const char* data, size_t len) {
+      buffer.append(data, len);
+      for (auto nl = buffer.find('\n'); nl != std::string::npos; nl = buffer.find('\n')) {
+        auto line = buffer.substr(0, nl);
+        buffer.erase(0, nl + 1);
+        auto ev = json::parse(line, nullptr, false);
+        if (!ev.is_object()) continue;
+        auto type = ev.value("type", "");
+        const auto& obj = ev["object"];
+        if (type == "ERROR") {
+          expired = true;
+          return false;
+        }
+        if (obj.is_object() && obj.contains("metadata")) rv = obj["metadata"].value("resourceVersion", rv);
+        if (type == "ADDED" || type == "MODIFIED") check(obj);
+      }
+      return !stop_.load();
+    });
+    // The read timeout ends idle streams every 2 s: resuming from rv loses nothing. A 410 relists.
+    if (expired) {
+      {
+        std::lock_guard lock(mu_);
+        ++stats_.relists;
+      }
+      rv = std::to_string(api.resource_version());
+      for (const auto& s : api.list("secrets")) check(s);
+    }
+    if (!stop_ && !expired) std::this_thread::sleep_for(50ms);  // back-off between reconnects, not a sync
+  }
+}
+
+}  // namespace acme_sidecar::reliability
