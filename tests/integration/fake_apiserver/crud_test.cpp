@@ -831,3 +831,26 @@ subjects:
   FakeApiServer bad(broken);
   CHECK_THROWS(bad.start());
 }
+
+TEST_CASE("fake_apiserver: dryRun=All validates and answers but changes nothing", "[fake_apiserver]") {
+  Fixture f;
+  auto rv = f.server.resource_version();
+  auto r = f.req("POST", std::string(kSecrets) + "?dryRun=All", secret("dry").dump());
+  CHECK(r.status == 201);
+  CHECK(r.j["metadata"]["name"] == "dry");
+  CHECK(f.get(std::string(kSecrets) + "/dry").status == 404);
+  CHECK(f.req("POST", std::string(kSecrets) + "?dryRun=All", secret("Bad_Name").dump()).status == 422);
+  auto real = f.post(kSecrets, secret("real")).j;
+  rv = f.server.resource_version();
+  json changed = real;
+  changed["metadata"]["labels"] = {{"a", "b"}};
+  r = f.req("PUT", std::string(kSecrets) + "/real?dryRun=All", changed.dump());
+  CHECK(r.status == 200);
+  CHECK(r.j["metadata"]["labels"]["a"] == "b");
+  CHECK(f.req("DELETE", std::string(kSecrets) + "/real?dryRun=All").j["status"] == "Success");
+  CHECK(f.req("DELETE", std::string(kSecrets) + "?dryRun=All").status == 200);
+  auto still = f.get(std::string(kSecrets) + "/real");
+  REQUIRE(still.status == 200);
+  CHECK(!still.j["metadata"]["labels"].contains("a"));
+  CHECK(f.server.resource_version() == rv);
+}

@@ -1,7 +1,9 @@
 // Conformance: the standalone fake-apiserver binary driven by the real kubectl (v1.32), with validation on.
 #include <catch2/catch.hpp>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
@@ -36,6 +38,7 @@ class Cluster {
     std::filesystem::create_directories(dir / "home");
   }
   ~Cluster() { server_->stop(2000ms); }
+  int stop_server() { return server_->stop(5000ms); }
 
   t::RunResult kubectl(std::vector<std::string> args, const std::string& user = "", const std::string& stdin_data = "") {
     std::vector<std::string> argv = {kKubectl, "--kubeconfig",
@@ -356,4 +359,42 @@ TEST_CASE("fake_apiserver kubectl: the shipped RBAC manifest as policy, checked 
              60s, {{"HOME", (dir / "home").string()}});
   CHECK(r.status == 0);
   server.stop(2000ms);
+}
+
+TEST_CASE("fake_apiserver kubectl: --dry-run=server stores nothing", "[fake_apiserver][kubectl]") {
+  if (!have_kubectl()) return;
+  Cluster c;
+  auto r = c.kubectl({"create", "-f", c.file("m.yaml", kManifest), "--dry-run=server"});
+  INFO(r.output);
+  CHECK(r.status == 0);
+  CHECK(r.output.find("secret/s1 created (server dry run)") != std::string::npos);
+  r = c.kubectl({"get", "secrets,configmaps,ingresses", "-o", "name"});
+  CHECK(r.output.find("s1") == std::string::npos);
+}
+
+TEST_CASE("fake_apiserver binary: SIGTERM stops it promptly with watches open", "[fake_apiserver][kubectl]") {
+  Cluster c;
+  httplib::SSLClient client("127.0.0.1", c.ready["port"].get<int>());
+  client.set_ca_cert_path((c.dir / "api" / "ca.crt").c_str());
+  client.enable_server_certificate_verification(true);
+  client.set_bearer_token_auth(c.ready["admin_token"].get<std::string>().c_str());
+  std::atomic<bool> ended{false};
+  std::thread watcher([&] {
+    client.Get("/api/v1/secrets?watch=true", [](const char*, size_t) { return true; });
+    ended = true;
+  });
+  REQUIRE(t::poll_until(
+      [&] {
+        for (const auto& e : c.requests()) {
+          if (e["watch"] == true) return true;
+        }
+        return false;
+      },
+      20s));
+  auto t0 = std::chrono::steady_clock::now();
+  int status = c.stop_server();
+  CHECK(status == 0);
+  CHECK(std::chrono::steady_clock::now() - t0 < 4s);  // well before the 5 s SIGKILL grace
+  CHECK(t::poll_until([&] { return ended.load(); }, 20s));
+  watcher.join();
 }

@@ -197,6 +197,12 @@ struct Request {
   bool table = false;  // Accept asks for meta.k8s.io Table (kubectl get)
 };
 
+// dryRun=All: validate and answer as if written, but change nothing (kubectl --dry-run=server).
+bool dry_run(const Request& req) {
+  auto it = req.params.find("dryRun");
+  return it != req.params.end() && it->second == "All";
+}
+
 struct Reply {
   int status = 200;
   std::string body;
@@ -901,7 +907,6 @@ Reply FakeApiServer::Impl::do_create(const Request& req, const ResourceType& rt,
   if (!name_valid(rt, name)) throw invalid(rt, name, {name_cause(rt, name)});
   if (rt.kind == "Ingress") o.erase("status");  // status is set only through /status
   validate_and_normalize(rt, o, nullptr);
-  (void)req;
   std::lock_guard lk(mu);
   if (rt.namespaced) {
     const ResourceType* nst = find_type("", "v1", "namespaces");
@@ -914,6 +919,15 @@ Reply FakeApiServer::Impl::do_create(const Request& req, const ResourceType& rt,
     }
   }
   if (find(rt, rt.namespaced ? ns : "", name)) throw already_exists(rt, name);
+  if (dry_run(req)) {
+    auto& m = o["metadata"];
+    m["uid"] = random_uid();
+    m["creationTimestamp"] = rfc3339_now();
+    if (rt.generation) m["generation"] = 1;
+    o["kind"] = rt.kind;
+    o["apiVersion"] = rt.api_version();
+    return json_reply(201, o);
+  }
   return json_reply(201, store_create(rt, std::move(o)));
 }
 
@@ -1010,6 +1024,7 @@ Reply FakeApiServer::Impl::do_update(const Request& req, const ResourceType& rt,
     next["metadata"]["generation"] = old["metadata"].value("generation", 1) + 1;
   }
   if (next == old) return json_reply(200, old);  // no-op: no new resourceVersion, no watch event
+  if (dry_run(req)) return json_reply(200, next);
   // Finalizers gone on an object being deleted: now it goes.
   if (next["metadata"].contains("deletionTimestamp") &&
       next["metadata"].value("finalizers", json::array()).empty()) {
@@ -1118,6 +1133,10 @@ Reply FakeApiServer::Impl::do_delete(const Request& req, const ResourceType& rt,
                      "Precondition failed: ResourceVersion in precondition: " + pre["resourceVersion"].get<std::string>() +
                          ", ResourceVersion in object meta: " + meta_str(old, "resourceVersion"));
     }
+  }
+  if (dry_run(req)) {
+    if (rt.delete_returns_status) return json_reply(200, success_status(rt, old));
+    return json_reply(200, old);
   }
   if (rt.kind == "Namespace") {
     // Simplification: the namespace and everything in it go at once (no Terminating phase to wait for).
@@ -1521,6 +1540,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
     Reply list = do_list(plain, rt, ns);
     json l = json::parse(list.body);
     for (const auto& item : l["items"]) {
+      if (dry_run(req)) break;
       try {
         do_delete(Request{}, rt, meta_str(item, "namespace"), meta_str(item, "name"));
       } catch (const ApiError&) {
