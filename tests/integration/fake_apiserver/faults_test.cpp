@@ -137,6 +137,11 @@ TEST_CASE("fake_apiserver faults: request log records method, path, query, user,
   CHECK(log.j[2]["status"] == 201);
   CHECK(log.j[2]["user"] == "kubernetes-admin");
   CHECK(f.server.request_log().size() == 3);
+  auto filtered = f.control("GET", "/requests?method=GET&path=%2Fsecrets%24&user=sidecar");
+  REQUIRE(filtered.j.size() == 1);
+  CHECK(filtered.j[0]["query"] == "labelSelector=a%3Db");
+  CHECK(f.control("GET", "/requests?method=POST").j.size() == 1);
+  CHECK(f.control("GET", "/requests?path=(").status == 400);
   WatchReader w(f, std::string(kSecrets) + "?watch=true");
   REQUIRE(w.wait_for_events(1));
   auto entries = f.server.request_log();

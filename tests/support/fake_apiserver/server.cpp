@@ -1559,8 +1559,18 @@ void FakeApiServer::Impl::log_request(const Request& req, int status, bool watch
 
 // ================= control API =================
 
-std::pair<int, std::string> FakeApiServer::Impl::control(const std::string& method, const std::string& path,
+std::pair<int, std::string> FakeApiServer::Impl::control(const std::string& method, const std::string& target,
                                                          const std::string& body) {
+  std::string path = target.substr(0, target.find('?'));
+  std::map<std::string, std::string> query;
+  if (auto q = target.find('?'); q != std::string::npos) {
+    std::stringstream ss(target.substr(q + 1));
+    std::string kv;
+    while (std::getline(ss, kv, '&')) {
+      auto eq = kv.find('=');
+      query[url_decode(kv.substr(0, eq))] = eq == std::string::npos ? "" : url_decode(kv.substr(eq + 1));
+    }
+  }
   json b = body.empty() ? json::object() : json::parse(body, nullptr, false);
   if (b.is_discarded() || !b.is_object()) return {400, json{{"error", "body must be a JSON object"}}.dump()};
   auto ok = [] { return std::pair<int, std::string>{200, json{{"ok", true}}.dump()}; };
@@ -1568,8 +1578,15 @@ std::pair<int, std::string> FakeApiServer::Impl::control(const std::string& meth
     if (method == "GET" && path == "/healthz") return ok();
     if (method == "GET" && (path == "/requests" || path == "/request-log")) {
       json a = json::array();
+      // Optional filters: method (exact), path (regex search), user (exact), watch (true/false).
+      std::optional<std::regex> path_re;
+      if (query.count("path")) path_re.emplace(query["path"]);
       std::lock_guard lk(log_mu);
       for (const auto& e : request_log) {
+        if (query.count("method") && query["method"] != e.method) continue;
+        if (query.count("user") && query["user"] != e.user) continue;
+        if (query.count("watch") && (query["watch"] == "true") != e.watch) continue;
+        if (path_re && !std::regex_search(e.path, *path_re)) continue;
         a.push_back({{"method", e.method}, {"path", e.path}, {"query", e.query}, {"user", e.user},
                      {"content_type", e.content_type}, {"status", e.status}, {"time", e.time}, {"watch", e.watch}});
       }
@@ -1856,7 +1873,7 @@ void FakeApiServer::start() {
   if (d.opts.control_port >= 0) {
     d.ctl = std::make_unique<httplib::Server>();
     auto ch = [this](const httplib::Request& hreq, httplib::Response& res) {
-      auto [status, body] = impl_->control(hreq.method, hreq.path, hreq.body);
+      auto [status, body] = impl_->control(hreq.method, hreq.target, hreq.body);
       res.status = status;
       res.set_content(body, "application/json");
     };
