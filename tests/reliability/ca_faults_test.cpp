@@ -57,7 +57,6 @@ class TlsStandin {
     };
     server_->Get(".*", handler);
     server_->Post(".*", handler);
-    server_->Head(".*", handler);
     REQUIRE(server_->bind_to_port("127.0.0.1", port));
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     REQUIRE(testing::wait_for_port("127.0.0.1", port, 10s));

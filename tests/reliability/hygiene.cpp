@@ -46,7 +46,8 @@ HygieneReport scan_hygiene(Rig& rig, const std::vector<std::string>& extra_keys)
     for (auto& n : fingerprints_of(pem, stored)) needles.push_back(n);
   };
   for (const auto& s : rig.api().list("secrets")) {
-    for (const auto& [k, v] : s.value("data", json::object()).items())
+    if (!s.contains("data") || !s["data"].is_object()) continue;
+    for (const auto& [k, v] : s["data"].items())
       if (v.is_string()) add_key(decode(v.get<std::string>()), v.get<std::string>());
   }
   for (const auto& pem : extra_keys) add_key(pem, crypto::base64_encode(std::string_view(pem)));

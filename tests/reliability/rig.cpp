@@ -362,8 +362,9 @@ bool Rig::valid(const json& s, std::string* why) const {
   }
 }
 
-json Rig::wait_valid(const std::string& ns, const std::string& name, const std::vector<std::string>& names,
+json Rig::wait_valid(const std::string& ns, const std::string& name, std::vector<std::string> names,
                      std::chrono::milliseconds timeout) const {
+  std::sort(names.begin(), names.end());
   std::optional<json> found;
   bool ok = testing::poll_until(
       [&] {
@@ -396,7 +397,7 @@ SecretWatcher::Stats SecretWatcher::stats() const {
   return stats_;
 }
 
-void SecretWatcher::check(const json& s) {
+void SecretWatcher::check(const json& s, bool event) {
   if (!is_managed_tls(s)) return;
   std::string why;
   bool ok = rig_.valid(s, &why);
@@ -406,7 +407,7 @@ void SecretWatcher::check(const json& s) {
   } catch (const std::exception&) {
   }
   std::lock_guard lock(mu_);
-  ++stats_.events;
+  if (event) ++stats_.events;
   if (!fp.empty()) stats_.fingerprints.insert(fp);
   if (!ok) {
     ++stats_.invalid;
@@ -449,7 +450,7 @@ void SecretWatcher::run() {
           return false;
         }
         if (obj.is_object() && obj.contains("metadata")) rv = obj["metadata"].value("resourceVersion", rv);
-        if (type == "ADDED" || type == "MODIFIED") check(obj);
+        if (type == "ADDED" || type == "MODIFIED") check(obj, true);
       }
       return !stop_.load();
     });
@@ -460,7 +461,7 @@ void SecretWatcher::run() {
         ++stats_.relists;
       }
       rv = std::to_string(api.resource_version());
-      for (const auto& s : api.list("secrets")) check(s);
+      for (const auto& s : api.list("secrets")) check(s, false);
     }
     if (!stop_ && !expired) std::this_thread::sleep_for(50ms);  // back-off between reconnects, not a sync
   }

@@ -79,8 +79,8 @@ class Rig {
   static std::string leaf_fingerprint(const nlohmann::json& secret);
   // Chain verifies against any root Pebble has had in this run, and the key matches the leaf.
   bool valid(const nlohmann::json& secret, std::string* why = nullptr) const;
-  // Polls until the Secret is valid with exactly `names` (sorted), or fails with the log tail.
-  nlohmann::json wait_valid(const std::string& ns, const std::string& name, const std::vector<std::string>& names,
+  // Polls until the Secret is valid with exactly `names` (any order), or fails with the log tail.
+  nlohmann::json wait_valid(const std::string& ns, const std::string& name, std::vector<std::string> names,
                             std::chrono::milliseconds timeout = 180s) const;
 
   // Pebble
@@ -127,7 +127,7 @@ class SecretWatcher {
 
   struct Stats {
     std::size_t events = 0;          // ADDED/MODIFIED of managed TLS Secrets
-    std::size_t invalid = 0;         // events whose pair was not valid
+    std::size_t invalid = 0;         // versions (events or relisted) whose pair was not valid
     std::size_t streams = 0;         // watch connections made
     std::size_t relists = 0;         // after 410
     std::set<std::string> fingerprints;  // distinct leaves seen
@@ -137,7 +137,8 @@ class SecretWatcher {
 
  private:
   void run();
-  void check(const nlohmann::json& secret);
+  // Checks a Secret version; `event`: it came from the stream (else from a relist after 410).
+  void check(const nlohmann::json& secret, bool event);
   Rig& rig_;
   mutable std::mutex mu_;
   Stats stats_;
