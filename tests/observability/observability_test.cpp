@@ -172,6 +172,7 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
                               "exported_container", "exported_endpoint"}) {
       auto r = prom.vector(std::string("{__name__=~\"acme_sidecar_.+\", ") + clash + "=~\".+\"}");
       INFO(clash << ": " << r.dump().substr(0, 2000));
+      INFO("(a sidecar label named like a PodMonitor target label is renamed exported_<label> by the scrape)");
       CHECK(r.empty());
     }
     // Scrapes are clean: no sample Prometheus had to drop.
@@ -300,14 +301,17 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
       if (!s.is_null()) CHECK(label_names(s) == std::set<std::string>{"result"});
       auto r = matching(panel(p).range, {{"result", result}});
       INFO(p << " range, result=" << result << ": " << panel(p).range.dump().substr(0, 3000));
-      REQUIRE(r.size() == 1);
-      CHECK(max_of(r.front()) > 0);
+      INFO("(a counter series that first appears with value 1 is invisible to rate()/increase(): it must exist at 0 "
+           "before the first attempt)");
+      CHECK(r.size() == 1);
+      if (r.size() == 1) CHECK(max_of(r.front()) > 0);
     }
     const std::string reasons = "acme-sidecar-fleet.json / Issuance failures by reason";
     auto v = matching(panel(reasons).range, {{"reason", "validation"}});
     INFO(reasons << ": " << panel(reasons).range.dump().substr(0, 3000));
-    REQUIRE(v.size() == 1);
-    CHECK(max_of(v.front()) > 0);
+    INFO("(a failed HTTP-01 validation must be counted as reason=\"validation\", metrics/README.md)");
+    CHECK(v.size() == 1);
+    if (v.size() == 1) CHECK(max_of(v.front()) > 0);
     const std::string cert_panel = "acme-sidecar-certificate.json / Installation: issuance by result";
     CHECK(matching(panel(cert_panel).range, {{"result", "success"}, {"reason", "issued"}}).size() == 1);
     CHECK(matching(panel(cert_panel).range, {{"result", "failure"}, {"reason", "validation"}}).size() == 1);
@@ -319,15 +323,19 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
   // ACME request latency by endpoint: the endpoints of an order, with real quantiles.
   {
     const std::string p = "acme-sidecar-fleet.json / ACME request latency p50 / p99 by endpoint";
+    const std::set<std::string> order_endpoints{"order", "authz", "challenge", "finalize", "certificate"};
     for (std::size_t target : {0u, 1u}) {
-      for (const char* endpoint : {"order", "authz", "challenge", "finalize", "certificate"}) {
-        auto s = expect_series(p, target, {{"endpoint", endpoint}});
-        if (!s.is_null()) CHECK(label_names(s) == std::set<std::string>{"endpoint"});
-        auto r = matching(panel(p, target).range, {{"endpoint", endpoint}});
-        INFO(p << " range, endpoint=" << endpoint);
-        REQUIRE(r.size() == 1);
-        CHECK(std::isfinite(max_of(r.front())));
-      }
+      const auto& e = panel(p, target);
+      std::set<std::string> drawn;  // endpoints with a finite quantile somewhere in the range
+      for (const auto& series : e.range)
+        if (std::isfinite(max_of(series))) drawn.insert(series["metric"].value("endpoint", ""));
+      INFO(p << " [" << target << "] " << e.expr << "\n→ " << e.range.dump().substr(0, 3000));
+      INFO("(an `endpoint` label on a sidecar metric clashes with the PodMonitor's target label `endpoint`)");
+      std::set<std::string> missing;
+      for (const auto& want : order_endpoints)
+        if (drawn.count(want) == 0) missing.insert(want);
+      CHECK(missing.empty());
+      for (const auto& series : e.instant) CHECK(label_names(series) == std::set<std::string>{"endpoint"});
     }
   }
   // Challenge requests by result: Pebble's validation GETs arrived as hits.
@@ -338,8 +346,8 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
       if (!s.is_null()) CHECK(label_names(s) == std::set<std::string>{"result"});
       auto r = matching(panel(p).range, {{"result", "hit"}});
       INFO(p << " range: " << panel(p).range.dump().substr(0, 3000));
-      REQUIRE(r.size() == 1);
-      CHECK(max_of(r.front()) > 0);
+      CHECK(r.size() == 1);
+      if (r.size() == 1) CHECK(max_of(r.front()) > 0);
     }
   }
   // Leader: this pod, in the table and the time series.
@@ -349,14 +357,14 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
     auto ts = by_panel["acme-sidecar-fleet.json / Leader"];
     REQUIRE(ts.size() == 2);  // the stat-row table and the time series share the title
     auto r = matching(ts[1].range, {{"namespace", kSidecarNamespace}, {"pod", kPod}});
-    REQUIRE(r.size() == 1);
-    CHECK(max_of(r.front()) == 1);
+    CHECK(r.size() == 1);
+    if (r.size() == 1) CHECK(max_of(r.front()) == 1);
   }
   // The rest of the fleet overview and the certificate drill-down.
   {
     auto replicas = matching(panel("acme-sidecar-fleet.json / Replicas scraped").range, {{"namespace", kSidecarNamespace}});
-    REQUIRE(replicas.size() == 1);
-    CHECK(max_of(replicas.front()) == 1);
+    CHECK(replicas.size() == 1);
+    if (replicas.size() == 1) CHECK(max_of(replicas.front()) == 1);
     expect_series("acme-sidecar-fleet.json / Versions", 0, {});
     auto served = expect_series("acme-sidecar-certificate.json / Served by the controller", 0,
                                 {{"host", kIssuedHost}, {"pod", kPod}});
@@ -383,7 +391,7 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
   json rules;
   bool all_evaluated = testing::poll_until(
       [&] {
-        rules = prom.post("/api/v1/rules", {});
+        rules = prom.get("/api/v1/rules", {});
         if (rules.value("status", "") != "success") return false;
         std::size_t n = 0;
         for (const auto& g : rules["data"]["groups"])
@@ -427,8 +435,8 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
   {
     auto nr = alert_results["AcmeSidecarCertificateNotReady"];
     INFO("AcmeSidecarCertificateNotReady → " << nr.dump());
-    REQUIRE(nr.size() == 1);
-    CHECK(nr[0]["metric"] == json({{"secret_namespace", "demo"}, {"secret_name", "blocked-tls"}}));
+    CHECK(nr.size() == 1);
+    if (nr.size() == 1) CHECK(nr[0]["metric"] == json({{"secret_namespace", "demo"}, {"secret_name", "blocked-tls"}}));
   }
   for (const char* quiet : {"AcmeSidecarAbsent", "AcmeSidecarNoLeader", "AcmeSidecarIssuanceFailing",
                             "AcmeSidecarServedCertificateMismatch", "AcmeSidecarWatchStalled",
@@ -440,7 +448,7 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
   // The rule manager agrees: the not-ready alert is pending for exactly that certificate.
   bool pending = testing::poll_until(
       [&] {
-        auto a = prom.post("/api/v1/alerts", {});
+        auto a = prom.get("/api/v1/alerts", {});
         for (const auto& al : a["data"]["alerts"])
           if (al["labels"].value("alertname", "") == "AcmeSidecarCertificateNotReady" &&
               al["labels"].value("secret_name", "") == "blocked-tls" && al.value("state", "") == "pending")
