@@ -179,6 +179,15 @@ struct Metrics::Impl {
         leader_series(leader.Add({})),
         managed_series(managed_certificates.Add({})) {
     for (auto result : kChallengeResults) challenge_requests.Add({{"result", std::string(result)}});
+    // Counters exist at 0 from the start: rate()/increase() then see the first issuance, and a
+    // failure alert is not fooled by a success series that appears already at 1.
+    for (auto reason : kIssuanceReasons) {
+      issuance_total.Add({{"result", reason == "issued" ? "success" : "failure"}, {"reason", std::string(reason)}});
+    }
+    for (auto result : kIssuanceResults) {
+      issuance_duration.Add({{"result", std::string(result)}}, buckets(kIssuanceBuckets));
+    }
+    for (auto reason : kInvalidNameReasons) ingress_invalid_names.Add({{"reason", std::string(reason)}});
   }
 
   Cert& cert(std::string_view ns, std::string_view name) {
@@ -258,8 +267,8 @@ void Metrics::issuance(std::string_view result, std::string_view reason, Seconds
 
 void Metrics::acme_request(std::string_view endpoint, int status, Seconds duration) {
   auto e = std::string(bounded(endpoint, kAcmeEndpoints));
-  impl_->acme_requests.Add({{"endpoint", e}, {"status", status_label(status)}}).Increment();
-  impl_->acme_request_duration.Add({{"endpoint", e}}, buckets(kAcmeLatencyBuckets)).Observe(duration.count());
+  impl_->acme_requests.Add({{"acme_endpoint", e}, {"status", status_label(status)}}).Increment();
+  impl_->acme_request_duration.Add({{"acme_endpoint", e}}, buckets(kAcmeLatencyBuckets)).Observe(duration.count());
 }
 
 void Metrics::acme_rate_limited() { impl_->rate_limited_series.Increment(); }

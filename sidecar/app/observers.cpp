@@ -21,6 +21,8 @@ std::string_view MetricsObserver::issuance_reason(std::string_view result, std::
   if (result == "success") return "issued";
   if (reason == "rate_limited" || reason == "too_many_requests") return "rate_limited";
   if (reason == "acme_problem") return "acme_problem";
+  if (reason == "validation") return "validation";
+  if (reason == "self_check") return "self_check";
   if (reason == "transport" || reason == "server_error") return "transport";
   if (reason == "timeout") return "timeout";
   if (reason == "crypto" || reason == "invalid_certificate" || reason == "parse") return "crypto";

@@ -158,6 +158,19 @@ void Reconciler::validate(const core::DesiredCertificate& desired, const Inspect
   if (f.not_after <= deps_.clock.now()) throw Error(ErrorKind::Crypto, "issued certificate is already expired");
 }
 
+// The metric's failure category: a failed HTTP-01 validation and a failed self-check are told apart
+// from other CA problems, since they need different fixes (routing vs. the CA).
+static std::string_view failure_reason(const Error& e) {
+  static constexpr std::string_view kValidationProblems[] = {"connection", "incorrectResponse", "dns", "tls",
+                                                             "unauthorized", "caa"};
+  if (e.acme_type == "selfCheck") return "self_check";
+  if (e.kind() == ErrorKind::AcmeProblem) {
+    for (auto p : kValidationProblems)
+      if (e.acme_type == p) return "validation";
+  }
+  return core::to_string(e.kind());
+}
+
 Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& options, std::stop_token stop) {
   auto parts = core::split_key(key);
   if (!parts) throw Error(ErrorKind::Invalid, "malformed certificate key", {{"key", key}});
@@ -309,7 +322,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
     std::string msg = "CA refused or failed: " + e.message();
     if (!e.acme_type.empty()) msg += " (" + e.acme_type + ")";
     if (e.retry_after) msg += "; retry after " + std::to_string(e.retry_after->count()) + "s";
-    fail(core::to_string(e.kind()), msg);
+    fail(failure_reason(e), msg);
     throw;
   } catch (const std::exception& e) {
     fail("internal", std::string("issuer failed: ") + e.what());

@@ -71,8 +71,8 @@ TEST_CASE("metrics: families have their names, types and labels after use", "[me
       {"acme_sidecar_certificate_ready", "gauge", {"secret_namespace", "secret_name"}},
       {"acme_sidecar_issuance_total", "counter", {"result", "reason"}},
       {"acme_sidecar_issuance_duration_seconds", "histogram", {"result"}},
-      {"acme_sidecar_acme_requests_total", "counter", {"endpoint", "status"}},
-      {"acme_sidecar_acme_request_duration_seconds", "histogram", {"endpoint"}},
+      {"acme_sidecar_acme_requests_total", "counter", {"acme_endpoint", "status"}},
+      {"acme_sidecar_acme_request_duration_seconds", "histogram", {"acme_endpoint"}},
       {"acme_sidecar_acme_rate_limited_total", "counter", {}},
       {"acme_sidecar_acme_bad_nonce_retries_total", "counter", {}},
       {"acme_sidecar_challenge_requests_total", "counter", {"result"}},
@@ -221,17 +221,21 @@ TEST_CASE("metrics: label values are bounded", "[metrics]") {
     return out;
   };
   using S = std::set<std::string>;
-  CHECK(values("acme_sidecar_issuance_total", "result") == S{"other"});
-  CHECK(values("acme_sidecar_issuance_total", "reason") == S{"other"});
-  CHECK(values("acme_sidecar_issuance_duration_seconds", "result") == S{"other"});
-  CHECK(values("acme_sidecar_acme_requests_total", "endpoint") == S{"nonce", "other"});
+  // Pre-created at zero: success/issued, failure × each category; junk lands in "other" only.
+  CHECK(values("acme_sidecar_issuance_total", "result") == S{"failure", "other", "success"});
+  S reasons{"other"};
+  for (auto r : kIssuanceReasons) reasons.insert(std::string(r));
+  CHECK(values("acme_sidecar_issuance_total", "reason") == reasons);
+  CHECK(values("acme_sidecar_issuance_duration_seconds", "result") == S{"failure", "other", "success"});
+  CHECK(values("acme_sidecar_acme_requests_total", "acme_endpoint") == S{"nonce", "other"});
   CHECK(values("acme_sidecar_acme_requests_total", "status") == S{"error", "other"});
   CHECK(values("acme_sidecar_challenge_requests_total", "result") == S{"hit", "invalid", "miss", "other"});
   CHECK(values("acme_sidecar_kube_requests_total", "verb") == S{"other"});
   CHECK(values("acme_sidecar_kube_requests_total", "code") == S{"error", "other"});
   CHECK(values("acme_sidecar_kube_watch_restarts_total", "reason") == S{"other"});
   CHECK(values("acme_sidecar_kube_watch_last_event_timestamp_seconds", "resource") == S{"other"});
-  CHECK(values("acme_sidecar_ingress_invalid_names_total", "reason") == S{"other"});
+  CHECK(values("acme_sidecar_ingress_invalid_names_total", "reason") ==
+        S{"invalid", "ip", "other", "too_long", "too_many", "wildcard"});
   CHECK(status_label(404) == "404");
   CHECK(status_label(99) == "other");
   CHECK(bounded("renewal_info", kAcmeEndpoints) == "renewal_info");
