@@ -80,8 +80,8 @@ TEST_CASE("API server faults during issuance: every certificate converges, no in
   auto w = watcher.stats();
   print("issuance", in);
   std::cout << "[issuance] observed: converged in " << secs << " s; API answers 500=" << st[500] << " 503=" << st[503]
-            << " 429=" << st[429] << "; CA orders " << rig.pebble_count("POST /order-plz") << " for " << kCerts.size()
-            << " certificates; watch restarts (metric) "
+            << " 429=" << st[429] << "; CA orders " << rig.pebble_count("POST /order-plz") << ", finalizes "
+            << rig.pebble_count("POST /finalize-order") << " for " << kCerts.size() << " certificates; watch restarts (metric) "
             << rig.metric(0, "acme_sidecar_kube_watch_restarts_total").value_or(-1) << " (first series); secret events "
             << w.events << ", invalid " << w.invalid << "; sidecar restarts 0\n";
   CHECK(rig.sidecar(0).running());

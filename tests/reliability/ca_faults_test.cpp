@@ -89,9 +89,9 @@ TEST_CASE("badNonce on 60% of requests: every certificate is issued, retries are
   auto retries = rig.metric(0, "acme_sidecar_acme_bad_nonce_retries_total").value_or(-1);
   auto failures = rig.metric(0, "acme_sidecar_issuance_total", {{"result", "failure"}}).value_or(0);
   std::cout << "[badnonce] injected: PEBBLE_WFE_NONCEREJECT=60\n[badnonce] observed: " << certs.size()
-            << " certificates valid; badNonce retries " << retries << ", Pebble badNonce answers "
-            << rig.pebble_count("badNonce") << ", failed issuances " << failures << ", orders "
-            << rig.pebble_count("POST /order-plz") << "; invalid Secret events " << watcher.stats().invalid << "\n";
+            << " certificates valid; badNonce retries " << retries << ", signed requests Pebble saw "
+            << rig.pebble_count("POST /") << ", failed issuances " << failures << ", newOrder requests (incl. rejected nonces) "
+            << rig.pebble_count("POST /order-plz") << ", finalizes " << rig.pebble_count("POST /finalize-order") << "; invalid Secret events " << watcher.stats().invalid << "\n";
   CHECK(retries > 0);
   CHECK(watcher.stats().invalid == 0);
   check_hygiene(rig);
