@@ -60,6 +60,24 @@ def mmm(values, fmt="{:.3g}"):
     return " / ".join(fmt.format(x) for x in (min(values), statistics.median(values), max(values)))
 
 
+def short_symbol(line):
+    """perf lines with C++ template arguments dropped (nlohmann::basic_json<...> → json)."""
+    line = line.replace("nlohmann::json_abi_v3_11_2::", "nlohmann::").replace("std::__cxx11::", "std::")
+    out, depth = [], 0
+    for ch in line:
+        if ch == "<":
+            depth += 1
+            if depth == 1:
+                out.append("<…>")
+            continue
+        if ch == ">" and depth:
+            depth -= 1
+            continue
+        if not depth:
+            out.append(ch)
+    return "".join(out)
+
+
 def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -218,7 +236,7 @@ class Bench:
         smoke = a.smoke
         self.n_latency = 3 if smoke else 100
         self.n_uacme_shipped = 2 if smoke else 20
-        self.n_lego = 1 if smoke else 10
+        self.n_lego = 1 if smoke else 5
         self.n_burst = 20 if smoke else 1000
         self.wrk_secs = 2 if smoke else 10
         self.wrk_reps = 1 if smoke else 3
@@ -495,7 +513,7 @@ class Bench:
         for sort in ("dso", "dso,sym"):
             r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "-g", "none",
                                 "--sort", sort, "--percent-limit", "1.5"], capture_output=True, text=True)
-            out += [l for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")][:25]
+            out += [short_symbol(l.rstrip()) for l in r.stdout.splitlines() if l.strip() and not l.startswith("#")][:25]
         self.perf_text = getattr(self, "perf_text", {})
         self.perf_text[what] = "\n".join(out)
 
