@@ -302,9 +302,12 @@ namespace {
 
 // Waits before the next poll: the CA's Retry-After when given, else the configured interval.
 // Never past the deadline; stop requests abort promptly.
+// Without a Retry-After the wait grows 50 ms, 100 ms, ... up to `interval`: a CA that validates in
+// milliseconds (Pebble, a private CA) is not kept waiting a whole second per step.
 void poll_wait(core::Clock& clock, std::optional<std::chrono::seconds> retry_after, std::chrono::milliseconds interval,
-               core::TimePoint deadline, const std::stop_token& stop, const std::string& what) {
-  core::Duration d = retry_after ? core::Duration(*retry_after) : core::Duration(interval);
+               core::TimePoint deadline, const std::stop_token& stop, const std::string& what, int attempt = 10) {
+  std::chrono::milliseconds quick(50LL << std::clamp(attempt, 0, 10));
+  core::Duration d = retry_after ? core::Duration(*retry_after) : core::Duration(std::min(quick, interval));
   // Retry-After: 0 must not turn into a busy loop.
   d = std::max<core::Duration>(d, std::chrono::milliseconds(10));
   auto until = clock.now() + d;
@@ -358,6 +361,7 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
     order = parse_body<Order>(parse_order, r, order_url);
   };
 
+  int processing_polls = 0;
   for (;;) {
     check_stop(stop);
     switch (order.status) {
@@ -399,7 +403,7 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
         }
         for (auto& [url, a] : waiting) {
           std::optional<std::chrono::seconds> ra;
-          for (;;) {
+          for (int attempt = 0;; ++attempt) {
             check_stop(stop);
             if (a.status == Status::Valid) break;
             if (a.status == Status::Invalid || a.status == Status::Deactivated || a.status == Status::Expired ||
@@ -410,7 +414,8 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
               return fail(order, Error(ErrorKind::AcmeProblem, "authorization for " + a.identifier.value + " is " +
                                                                    std::string(to_string(a.status))));
             }
-            poll_wait(clock_, ra, options_.poll_interval, deadline, stop, "authorization of " + a.identifier.value);
+            poll_wait(clock_, ra, options_.poll_interval, deadline, stop, "authorization of " + a.identifier.value,
+                      attempt);
             auto r = transport_.post(url, Endpoint::Authz, signer(), std::nullopt);
             ra = transport_.retry_after(r);
             a = parse_body<Authorization>(parse_authorization, r, url);
@@ -418,8 +423,8 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
         }
         refetch();
         // Authorizations are valid; the order turns ready (possibly a moment later).
-        while (order.status == Status::Pending) {
-          poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "order to become ready");
+        for (int attempt = 0; order.status == Status::Pending; ++attempt) {
+          poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "order to become ready", attempt);
           refetch();
         }
         break;
@@ -442,7 +447,8 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
         break;
       }
       case Status::Processing:
-        poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "certificate issuance");
+        poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "certificate issuance",
+                  processing_polls++);
         refetch();
         break;
       case Status::Valid: {

@@ -72,7 +72,11 @@ void issue_one_and_fail_one(Stack& stack) {
   point_dns_elsewhere(stack, kBlockedHost);
   stack.apply(ingress_yaml("demo", "blocked", {kBlockedHost}, "blocked-tls"));
   bool failed_twice = testing::poll_until(
-      [&] { return stack.metric(0, "acme_sidecar_issuance_total", {{"result", "failure"}}).value_or(0) >= 2; }, 120s);
+      [&] {
+        return stack.metric(0, "acme_sidecar_issuance_total", {{"result", "failure"}, {"reason", "validation"}})
+                   .value_or(0) >= 2;
+      },
+      120s);
   INFO("sidecar log tail:\n" << tail(stack.sidecar_log(0)));
   REQUIRE(failed_twice);
   REQUIRE_FALSE(stack.secret("demo", "blocked-tls").has_value());
@@ -328,14 +332,14 @@ TEST_CASE("every dashboard and alert query evaluates on a real Prometheus scrapi
       const auto& e = panel(p, target);
       std::set<std::string> drawn;  // endpoints with a finite quantile somewhere in the range
       for (const auto& series : e.range)
-        if (std::isfinite(max_of(series))) drawn.insert(series["metric"].value("endpoint", ""));
+        if (std::isfinite(max_of(series))) drawn.insert(series["metric"].value("acme_endpoint", ""));
       INFO(p << " [" << target << "] " << e.expr << "\n→ " << e.range.dump().substr(0, 3000));
-      INFO("(an `endpoint` label on a sidecar metric clashes with the PodMonitor's target label `endpoint`)");
+      INFO("(the label is acme_endpoint: a sidecar `endpoint` label would clash with the PodMonitor's target label)");
       std::set<std::string> missing;
       for (const auto& want : order_endpoints)
         if (drawn.count(want) == 0) missing.insert(want);
       CHECK(missing.empty());
-      for (const auto& series : e.instant) CHECK(label_names(series) == std::set<std::string>{"endpoint"});
+      for (const auto& series : e.instant) CHECK(label_names(series) == std::set<std::string>{"acme_endpoint"});
     }
   }
   // Challenge requests by result: Pebble's validation GETs arrived as hits.
@@ -529,14 +533,16 @@ TEST_CASE("a running sidecar exports exactly the metric families metrics/README.
     CHECK(documented.count(family_of(s.name, scrape.types)) == 1);
   }
 
-  // The series the scenario must have produced, with their label values.
+  // The series the scenario must have produced, with their label values (counters exist at 0 from the
+  // start, so a counter must also have moved).
   auto has = [&](const std::string& name, const std::map<std::string, std::string>& labels) {
+    const bool counter = name.size() > 6 && name.compare(name.size() - 6, 6, "_total") == 0;
     for (const auto& s : scrape.samples) {
       if (s.name != name) continue;
       bool ok = true;
       for (const auto& [k, v] : labels)
         if (s.labels.count(k) == 0 || s.labels.at(k) != v) ok = false;
-      if (ok) return true;
+      if (ok && (!counter || s.value > 0)) return true;
     }
     return false;
   };
