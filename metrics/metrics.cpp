@@ -188,6 +188,9 @@ struct Metrics::Impl {
       issuance_duration.Add({{"result", std::string(result)}}, buckets(kIssuanceBuckets));
     }
     for (auto reason : kInvalidNameReasons) ingress_invalid_names.Add({{"reason", std::string(reason)}});
+    for (auto endpoint : kAcmeEndpoints) {
+      acme_request_duration.Add({{"acme_endpoint", std::string(endpoint)}}, buckets(kAcmeLatencyBuckets));
+    }
   }
 
   Cert& cert(std::string_view ns, std::string_view name) {
