@@ -168,13 +168,27 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   ControllerSlot slot;
   const std::string managed_selector = std::string(kManagedByLabel) + "=" + kManagedByValue;
 
-  // Ingresses of every watched namespace: each change enqueues the certificates it points at.
+  // Ingresses of every watched namespace, decoded once into the lister's index; each change enqueues
+  // the certificates it points at (before and after an update).
+  kube::InformerHandlers class_handlers;
+  kube::InformerOptions class_opts;
+  class_opts.resource = ingress_classes();
+  auto rescan = [&] { slot.with([](controller::Controller& c) { c.rescan(); }); };
+  class_handlers.on_add = [&](const json&) { rescan(); };
+  class_handlers.on_update = [&](const json&, const json&) { rescan(); };
+  class_handlers.on_delete = [&](const json&) { rescan(); };
+  kube::Informer classes(kube, class_opts, class_handlers, clock, random, log.with("informer", "ingressclasses"),
+                         informer_metrics("ingressclasses"));
+  InformerIngressLister lister(&classes, log.with("component", "ingresses"));
+
   kube::InformerHandlers ingress_handlers;
   ingress_handlers.on_add = [&](const json& obj) {
+    lister.upsert(obj);
     auto view = controller::decode_ingress(obj).value;
     slot.with([&](controller::Controller& c) { c.enqueue_ingress(view); });
   };
   ingress_handlers.on_update = [&](const json& old_obj, const json& new_obj) {
+    lister.upsert(new_obj);
     auto a = controller::decode_ingress(old_obj).value;
     auto b = controller::decode_ingress(new_obj).value;
     slot.with([&](controller::Controller& c) {
@@ -182,22 +196,17 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
       c.enqueue_ingress(b);
     });
   };
-  ingress_handlers.on_delete = ingress_handlers.on_add;
+  ingress_handlers.on_delete = [&](const json& obj) {
+    lister.erase(obj);
+    auto view = controller::decode_ingress(obj).value;
+    slot.with([&](controller::Controller& c) { c.enqueue_ingress(view); });
+  };
   kube::InformerOptions ingress_opts;
   ingress_opts.resource = kube::resources::ingresses();
   ingress_opts.namespace_name = cfg.watch_namespace;
   kube::Informer ingresses(kube, ingress_opts, ingress_handlers, clock, random, log.with("informer", "ingresses"),
                            informer_metrics("ingresses"));
 
-  kube::InformerHandlers class_handlers;
-  auto rescan = [&] { slot.with([](controller::Controller& c) { c.rescan(); }); };
-  class_handlers.on_add = [&](const json&) { rescan(); };
-  class_handlers.on_update = [&](const json&, const json&) { rescan(); };
-  class_handlers.on_delete = [&](const json&) { rescan(); };
-  kube::InformerOptions class_opts;
-  class_opts.resource = ingress_classes();
-  kube::Informer classes(kube, class_opts, class_handlers, clock, random, log.with("informer", "ingressclasses"),
-                         informer_metrics("ingressclasses"));
 
   // Managed Secrets only (label-selected: never a cache of every Secret of the cluster).
   kube::InformerHandlers secret_handlers;
@@ -289,7 +298,6 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   AriSource ari(acme_client, clock, cfg.ari_check_interval, log.with("component", "ari"));
 
   // --- Controller -----------------------------------------------------------------------------
-  InformerIngressLister lister(ingresses, &classes, log);
   KubeSecretStore secret_store(kube, &secrets, [&orders](const std::string& key) { orders.remove(key); });
   controller::CryptoInspector inspector;
   kube::EventRecorderOptions event_opts;

@@ -258,18 +258,70 @@ void KubeChallengeStore::clean_stale(core::TimePoint now, core::Duration max_age
 
 // --- Ingresses ------------------------------------------------------------------------------------
 
-InformerIngressLister::InformerIngressLister(const kube::Informer& ingresses, const kube::Informer* classes,
-                                             core::Logger log)
-    : ingresses_(ingresses), classes_(classes), log_(std::move(log)) {}
+InformerIngressLister::InformerIngressLister(const kube::Informer* classes, core::Logger log)
+    : classes_(classes), log_(std::move(log)) {}
+
+void InformerIngressLister::upsert(const json& object) {
+  auto decoded = controller::decode_ingress(object);
+  auto& view = decoded.value;
+  if (view.name.empty() || view.namespace_name.empty()) return;
+  if (!decoded.problems.empty()) {
+    log_.debug("ingress has malformed fields", {{"ingress", view.key()}, {"problem", decoded.problems.front()}});
+  }
+  std::unique_lock lock(mu_);
+  const auto key = view.key();
+  erase_locked(key);
+  for (const auto& tls : view.tls) {
+    if (tls.secret_name.empty()) without_secret_[view.namespace_name].insert(key);
+    else by_secret_[view.namespace_name + "/" + tls.secret_name].insert(key);
+  }
+  by_key_[key] = std::move(view);
+}
+
+void InformerIngressLister::erase(const json& object) {
+  auto key = kube::Informer::key_of(object);
+  std::unique_lock lock(mu_);
+  erase_locked(key);
+}
+
+void InformerIngressLister::erase_locked(const std::string& key) {
+  auto it = by_key_.find(key);
+  if (it == by_key_.end()) return;
+  for (const auto& tls : it->second.tls) {
+    auto& index = tls.secret_name.empty() ? without_secret_[it->second.namespace_name]
+                                          : by_secret_[it->second.namespace_name + "/" + tls.secret_name];
+    index.erase(key);
+  }
+  by_key_.erase(it);
+}
 
 std::vector<core::IngressView> InformerIngressLister::list(std::string_view ns) const {
+  std::shared_lock lock(mu_);
   std::vector<core::IngressView> out;
-  for (const auto& obj : ingresses_.list()) {
-    auto decoded = controller::decode_ingress(obj);
-    if (!ns.empty() && decoded.value.namespace_name != ns) continue;
-    if (decoded.value.name.empty()) continue;
-    out.push_back(std::move(decoded.value));
+  if (ns.empty()) {
+    out.reserve(by_key_.size());
+    for (const auto& [k, v] : by_key_) out.push_back(v);
+    return out;
   }
+  // Keys are "namespace/name": the namespace's Ingresses are one contiguous range.
+  const std::string prefix = std::string(ns) + "/";
+  for (auto it = by_key_.lower_bound(prefix); it != by_key_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
+       ++it)
+    out.push_back(it->second);
+  return out;
+}
+
+std::vector<core::IngressView> InformerIngressLister::list_for_secret(std::string_view ns,
+                                                                      std::string_view secret) const {
+  std::shared_lock lock(mu_);
+  std::set<std::string> keys;
+  if (auto it = by_secret_.find(std::string(ns) + "/" + std::string(secret)); it != by_secret_.end())
+    keys.insert(it->second.begin(), it->second.end());
+  if (auto it = without_secret_.find(std::string(ns)); it != without_secret_.end())
+    keys.insert(it->second.begin(), it->second.end());
+  std::vector<core::IngressView> out;
+  for (const auto& k : keys)
+    if (auto it = by_key_.find(k); it != by_key_.end()) out.push_back(it->second);
   return out;
 }
 
@@ -278,6 +330,11 @@ std::vector<core::IngressClassView> InformerIngressLister::classes() const {
   if (!classes_) return out;
   for (const auto& obj : classes_->list()) out.push_back(controller::decode_ingress_class(obj).value);
   return out;
+}
+
+std::size_t InformerIngressLister::size() const {
+  std::shared_lock lock(mu_);
+  return by_key_.size();
 }
 
 }  // namespace acme_sidecar::app

@@ -5,7 +5,10 @@
 #include <functional>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <map>
 #include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -114,17 +117,28 @@ class KubeChallengeStore final : public challenge::ChallengeStore, public acme::
   challenge::InMemoryChallengeStore local_;
 };
 
-// Cached Ingresses and IngressClasses, decoded into core views.
+// Ingresses decoded once per change (fed by the informer's handlers) and indexed by the Secrets they
+// name, so a reconcile reads only its own Ingresses instead of copying and decoding the whole cache.
 class InformerIngressLister final : public controller::IngressLister {
  public:
-  InformerIngressLister(const kube::Informer& ingresses, const kube::Informer* classes, core::Logger log);
+  InformerIngressLister(const kube::Informer* classes, core::Logger log);
+  void upsert(const nlohmann::json& ingress);
+  void erase(const nlohmann::json& ingress);
   std::vector<core::IngressView> list(std::string_view namespace_name) const override;
+  std::vector<core::IngressView> list_for_secret(std::string_view namespace_name,
+                                                 std::string_view secret_name) const override;
   std::vector<core::IngressClassView> classes() const override;
+  std::size_t size() const;
 
  private:
-  const kube::Informer& ingresses_;
+  void erase_locked(const std::string& key);
+
   const kube::Informer* classes_;
   core::Logger log_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, core::IngressView> by_key_;                 // namespace/name
+  std::map<std::string, std::set<std::string>> by_secret_;          // namespace/secret -> Ingress keys
+  std::map<std::string, std::set<std::string>> without_secret_;     // namespace -> Ingress keys
 };
 
 }  // namespace acme_sidecar::app

@@ -23,6 +23,19 @@ class IngressLister {
   virtual ~IngressLister() = default;
   // Ingresses of one namespace; "" = every watched namespace.
   virtual std::vector<core::IngressView> list(std::string_view namespace_name) const = 0;
+  // The Ingresses that matter for one certificate: those with a TLS entry naming `secret_name`, plus
+  // those with a TLS entry that names no Secret (reported as invalid). The default filters list(); an
+  // indexed lister answers without touching the rest of the cluster (one reconcile stays O(own Ingresses)).
+  virtual std::vector<core::IngressView> list_for_secret(std::string_view namespace_name,
+                                                         std::string_view secret_name) const {
+    std::vector<core::IngressView> out;
+    for (auto& ing : list(namespace_name)) {
+      bool wanted = false;
+      for (const auto& tls : ing.tls) wanted = wanted || tls.secret_name.empty() || tls.secret_name == secret_name;
+      if (wanted) out.push_back(std::move(ing));
+    }
+    return out;
+  }
   // Cached IngressClasses (to learn whether ours is the default). Empty when not watched.
   virtual std::vector<core::IngressClassView> classes() const { return {}; }
 };

@@ -177,7 +177,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
   const auto& [ns, secret_name] = *parts;
   auto log = deps_.log.with("secret", key);
 
-  auto state = core::desired_certificates(deps_.ingresses.list(ns), desired_config());
+  auto state = core::desired_certificates(deps_.ingresses.list_for_secret(ns, secret_name), desired_config());
   for (const auto& issue : state.issues) {
     emit_once("", issue.ingress, EventType::Warning, "InvalidTLS", issue.message);
   }
