@@ -225,7 +225,12 @@ TEST_CASE("hostile HTTP on the challenge and metrics ports: no crash, bounded me
             << "; issuance under load completed\n";
   CHECK(rig.sidecar(0).running());
   CHECK(legit_failures == 0);
-  CHECK(rss_after - rss_before < 64 * 1024);  // bounded: well under 64 MiB growth
+#if defined(__SANITIZE_ADDRESS__)
+  const long bound_kib = (256 + 64) * 1024;  // ASan's quarantine keeps up to 256 MiB of freed memory
+#else
+  const long bound_kib = 64 * 1024;  // bounded: well under 64 MiB growth
+#endif
+  CHECK(rss_after - rss_before < bound_kib);
   CHECK(rig.metrics(0).find("acme_sidecar_challenge_requests_total") != std::string::npos);
   for (const auto& [attack, by_status] : answers)
     for (const auto& [s, n] : by_status) {

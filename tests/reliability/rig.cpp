@@ -234,7 +234,11 @@ void Rig::start_sidecar(int i) {
   o.log_file = dir() / ("sidecar-" + std::to_string(i) + ".log");
   o.env = {{"ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1"}};
   sidecars_.at(static_cast<std::size_t>(i)) = std::make_unique<testing::Subprocess>(o);
-  REQUIRE(testing::wait_for_port("127.0.0.1", 9402 + i, 60s));
+  if (!testing::wait_for_port("127.0.0.1", 9402 + i, 60s)) {
+    FAIL("sidecar-" << i << " did not listen on 127.0.0.1:" << 9402 + i << " within 60 s (running: "
+                    << sidecars_.at(static_cast<std::size_t>(i))->running() << "); log tail:\n"
+                    << log_tail(i, 4000));
+  }
 }
 
 void Rig::stop_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->stop(15000ms); }
