@@ -120,7 +120,6 @@ controller::IssuedCertificate AcmeIssuer::issue(const core::DesiredCertificate& 
 std::optional<core::RenewalWindow> AriSource::renewal_window(std::string_view leaf_pem) {
   std::string id;
   try {
-    if (!client_.supports_renewal_info()) return std::nullopt;
     id = crypto::parse_pem_chain(leaf_pem).front().sha256_fingerprint_hex();
   } catch (const std::exception& e) {
     log_.debug("no renewal information", {{"error", e.what()}});
@@ -130,15 +129,21 @@ std::optional<core::RenewalWindow> AriSource::renewal_window(std::string_view le
   {
     std::lock_guard lock(mu_);
     auto it = cache_.find(id);
-    if (it != cache_.end() && now < it->second.next_check) return it->second.window;
-    if (cache_.size() > 100'000) cache_.clear();  // bounded: certificates come and go
+    if (it == cache_.end()) {
+      if (cache_.size() > 100'000) cache_.clear();  // bounded: certificates come and go
+      auto first = std::chrono::duration_cast<core::Duration>(interval_ * random_());
+      cache_[id] = Entry{std::nullopt, now + first};
+      return std::nullopt;
+    }
+    if (now < it->second.next_check) return it->second.window;
   }
   Entry entry{std::nullopt, now + interval_};
   try {
-    auto info = client_.renewal_info(std::string(leaf_pem));
-    if (info) {
-      entry.window = core::RenewalWindow{info->window_start, info->window_end};
-      if (info->retry_after && *info->retry_after > interval_) entry.next_check = now + *info->retry_after;
+    if (client_.supports_renewal_info()) {
+      if (auto info = client_.renewal_info(std::string(leaf_pem))) {
+        entry.window = core::RenewalWindow{info->window_start, info->window_end};
+        if (info->retry_after && *info->retry_after > interval_) entry.next_check = now + *info->retry_after;
+      }
     }
   } catch (const std::exception& e) {
     log_.warn("renewal information unavailable", {{"error", e.what()}});

@@ -9,6 +9,7 @@
 
 #include "acme/client.hpp"
 #include "app/config.hpp"
+#include "core/backoff.hpp"
 #include "app/kube_adapters.hpp"
 #include "controller/interfaces.hpp"
 #include "http/client.hpp"
@@ -41,10 +42,13 @@ class AcmeIssuer final : public controller::CertificateIssuer {
 
 // ARI windows are fetched at most every `check_interval` per certificate (or later when the CA's
 // Retry-After says so), not on every reconcile: the CA is asked about twice a day, as RFC 9773 suggests.
+// A certificate seen for the first time is checked at a random point of the first interval, so a restart
+// sends nothing to the CA and many certificates never ask at once; until then the lifetime rule applies.
 class AriSource final : public controller::RenewalInfoSource {
  public:
-  AriSource(acme::AcmeClient& client, core::Clock& clock, core::Duration check_interval, core::Logger log)
-      : client_(client), clock_(clock), interval_(check_interval), log_(std::move(log)) {}
+  AriSource(acme::AcmeClient& client, core::Clock& clock, core::Duration check_interval, core::RandomSource random,
+            core::Logger log)
+      : client_(client), clock_(clock), interval_(check_interval), random_(std::move(random)), log_(std::move(log)) {}
   std::optional<core::RenewalWindow> renewal_window(std::string_view leaf_pem) override;
 
  private:
@@ -55,6 +59,7 @@ class AriSource final : public controller::RenewalInfoSource {
   acme::AcmeClient& client_;
   core::Clock& clock_;
   core::Duration interval_;
+  core::RandomSource random_;
   core::Logger log_;
   std::mutex mu_;
   std::map<std::string, Entry> cache_;  // by leaf fingerprint

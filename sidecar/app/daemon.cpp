@@ -295,7 +295,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   acme::SelfCheck self_check;
   if (cfg.self_check) self_check = make_self_check(self_check_http, cfg.controller_http, clock, log);
   AcmeIssuer issuer(acme_client, *publisher, &orders, self_check, cfg.acme_directory, log.with("component", "issuer"));
-  AriSource ari(acme_client, clock, cfg.ari_check_interval, log.with("component", "ari"));
+  AriSource ari(acme_client, clock, cfg.ari_check_interval, random, log.with("component", "ari"));
 
   // --- Controller -----------------------------------------------------------------------------
   KubeSecretStore secret_store(kube, &secrets, [&orders](const std::string& key) { orders.remove(key); });
