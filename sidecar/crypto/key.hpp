@@ -49,14 +49,14 @@ class PrivateKey {
  public:
   // Fresh key from the OpenSSL DRBG.
   static PrivateKey generate(KeyAlgorithm alg);
-  // PKCS#8 ("BEGIN PRIVATE KEY") or traditional ("BEGIN EC PRIVATE KEY" / "BEGIN RSA PRIVATE KEY").
+  // PKCS#8 (PEM label "PRIVATE KEY") or traditional (labels "EC PRIVATE KEY" / "RSA PRIVATE KEY").
   // Encrypted keys, public keys, certificates, garbage, unsupported curves/sizes (e.g. RSA-1024,
   // P-521, Ed25519) → core::Error(Crypto or Parse); the message never echoes the input.
   static PrivateKey from_pem(std::string_view pem);
   // Takes a reference to an existing EVP_PKEY holding a private key; Crypto error when unsupported.
   static PrivateKey from_native(EVP_PKEY* key);
 
-  // Unencrypted PKCS#8 PEM ("-----BEGIN PRIVATE KEY-----"), the form written to Secrets' tls.key.
+  // Unencrypted PKCS#8 PEM (label "PRIVATE KEY"), the form written to Secrets' tls.key.
   std::string to_pkcs8_pem() const;
   // SubjectPublicKeyInfo PEM of the public half.
   std::string public_key_pem() const;
