@@ -142,7 +142,7 @@ core::ErrorKind kind_of(const std::function<void()>& f, std::string* message = n
 
 }  // namespace
 
-TEST_CASE("issues a certificate; nonces are reused; tokens are cleaned up", "[acme][client]") {
+TEST_CASE("issues a certificate, reuses nonces and cleans up tokens", "[acme][client]") {
   Rig rig({});
   auto client = rig.client();
   auto req = request({"a.example", "b.example", "c.example"});

@@ -36,7 +36,7 @@ TEST_CASE("defaults follow the documented CLI table") {
   CHECK(c.lease_duration == std::chrono::seconds(15));
 }
 
-TEST_CASE("--help lists every flag with its environment twin") {
+TEST_CASE("the help lists every flag with its environment twin") {
   auto r = parse({"--help"});
   CHECK_FALSE(r.config);
   CHECK(r.exit_code == 0);
@@ -56,7 +56,7 @@ TEST_CASE("--help lists every flag with its environment twin") {
   CHECK(r.message.find("issue") != std::string::npos);
 }
 
-TEST_CASE("--version prints version and revision") {
+TEST_CASE("the version flag prints version and revision") {
   auto r = parse({"--version"});
   CHECK(r.exit_code == 0);
   CHECK(r.message == "acme-sidecar 1.2.3 (revision abc)");

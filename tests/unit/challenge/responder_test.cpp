@@ -516,7 +516,7 @@ TEST_CASE("responder: the connection limit is enforced and frees up", "[challeng
   CHECK(r->body == "tok.k");
 }
 
-TEST_CASE("responder: serves on [::1] when IPv6 loopback exists", "[challenge][responder]") {
+TEST_CASE("responder: serves on ::1 when IPv6 loopback exists", "[challenge][responder]") {
   int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;

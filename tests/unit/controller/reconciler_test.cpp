@@ -290,7 +290,7 @@ TEST_CASE("owner references only with the flag") {
   CHECK(s->owner_references[0].kind == "Ingress");
 }
 
-TEST_CASE("dropped names are reported once as Warning events and metrics; the rest is issued") {
+TEST_CASE("dropped names are reported once as Warning events and metrics and the rest is issued") {
   Rig rig;
   rig.lister.upsert(make_ingress("web", {"*.example.com", "10.1.2.3", "ok.example.com"}, "tls"));
   auto r = rig.reconciler();
@@ -313,7 +313,7 @@ TEST_CASE("too many names: refused with an Event, nothing sent to the CA") {
   CHECK(rig.events.all().back().message.find("101 names exceed the limit of 100") != std::string::npos);
 }
 
-TEST_CASE("a key no Ingress wants any more is reported removed; its Secret stays") {
+TEST_CASE("a key no Ingress wants any more is reported removed and its Secret stays") {
   Rig rig;
   rig.lister.upsert(make_ingress("web", {"a.example"}, "tls"));
   auto r = rig.reconciler();

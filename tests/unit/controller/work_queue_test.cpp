@@ -98,7 +98,7 @@ TEST_CASE("delayed keys become ready in deadline order") {
   CHECK(q.get() == "late");
 }
 
-TEST_CASE("rate-limited adds follow the backoff schedule per key; forget resets") {
+TEST_CASE("rate-limited adds follow the backoff schedule per key and forget resets") {
   core::ManualClock clock;
   WorkQueue<std::string> q(clock, schedule(), half());
   CHECK(q.add_rate_limited("a") == 1min);

@@ -48,7 +48,7 @@ TEST_CASE("schedule 1m,10m,100m,24h: the n-th failure waits the n-th step, the l
   CHECK(backoff_delay(p, 40, half) == 24h);
 }
 
-TEST_CASE("jitter stays inside [d(1-j), d(1+j))") {
+TEST_CASE("jitter stays between d(1-j) and d(1+j)") {
   auto p = BackoffPolicy::parse("100s", 0.2);
   CHECK(backoff_delay(p, 1, [] { return 0.0; }) == 80s);
   CHECK(backoff_delay(p, 1, [] { return 0.5; }) == 100s);
@@ -68,7 +68,7 @@ TEST_CASE("exponential schedule doubles up to the cap") {
   CHECK_THROWS_AS(BackoffPolicy::exponential(0s, 2.0, 10s), Error);
 }
 
-TEST_CASE("default random source stays in [0,1)") {
+TEST_CASE("default random source stays between 0 inclusive and 1 exclusive") {
   auto r = default_random_source();
   for (int i = 0; i < 1000; ++i) {
     double v = r();

@@ -34,7 +34,7 @@ TEST_CASE("ManualClock sleep returns false on stop request") {
   CHECK(result == 0);
 }
 
-TEST_CASE("SystemClock sleep_until in the past returns at once; stop interrupts a long sleep") {
+TEST_CASE("SystemClock sleep_until in the past returns at once and stop interrupts a long sleep") {
   SystemClock clock;
   std::stop_source never;
   CHECK(clock.sleep_until(clock.now() - 1s, never.get_token()));

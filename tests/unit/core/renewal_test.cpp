@@ -156,7 +156,7 @@ TEST_CASE("renewal_time follows the fraction of the lifetime") {
   CHECK(renewal_time(nb, na, c) == na - before);
 }
 
-TEST_CASE("an ARI window wins over the fraction; the random point is an input") {
+TEST_CASE("an ARI window wins over the fraction and the random point is an input") {
   RenewalConfig c;
   auto nb = kNow - 10 * kDay;
   auto na = kNow + 80 * kDay;

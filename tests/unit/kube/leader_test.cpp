@@ -206,7 +206,7 @@ TEST_CASE("Leader steps down when renewals fail for the renew deadline", "[kube]
   a.stop();
 }
 
-TEST_CASE("A standby takes over an expired lease; the old leader never writes after losing", "[kube][leader]") {
+TEST_CASE("A standby takes over an expired lease and the old leader never writes after losing", "[kube][leader]") {
   LeaseApi api;
   SettlingClock clock;
   Replica a(api, "pod-a", clock);

@@ -253,7 +253,7 @@ TEST_CASE("metrics server: stop is idempotent and frees the port", "[metrics][se
   CHECK_FALSE(c.Get("/healthz"));
 }
 
-TEST_CASE("metrics server: listens on [::1] when IPv6 loopback exists", "[metrics][server]") {
+TEST_CASE("metrics server: listens on ::1 when IPv6 loopback exists", "[metrics][server]") {
   int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
   sockaddr_in6 a{};
   a.sin6_family = AF_INET6;
