@@ -1,3 +1,4 @@
+#include <thread>
 // Wire-level tests of watch semantics: initial ADDED, resume from RV, 410, bookmarks, timeouts,
 // DELETED state, selector transitions, slow watchers.
 #include <catch2/catch.hpp>
@@ -135,6 +136,10 @@ TEST_CASE("fake_apiserver watch: timeoutSeconds ends the stream cleanly", "[fake
   WatchReader w(f, std::string(kSecrets) + "?watch=true&timeoutSeconds=1");
   REQUIRE(w.wait_for_end(std::chrono::seconds(15)));
   CHECK(w.status() == 200);
+  // The server forgets the watcher just after the client sees the end of the stream: poll, bounded.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (f.server.open_watches() != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   CHECK(f.server.open_watches() == 0);
 }
 
