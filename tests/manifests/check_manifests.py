@@ -25,11 +25,13 @@ OVERLAYS = {
                           ingress_class="nginx", http="127.0.0.1:80", https="127.0.0.1:443",
                           pod_labels={"app.kubernetes.io/name": "ingress-nginx",
                                       "app.kubernetes.io/component": "controller"},
-                          snippet=("ingress-nginx-controller", "server-snippet", "acme-challenge.conf")),
+                          snippet=("ingress-nginx-controller", "server-snippet", "acme-challenge.conf"),
+                          http_snippet=("http-snippet", "acme-upstream.conf")),
     "f5-nginx": dict(namespace="nginx-ingress", deployment="nginx-ingress", sa="nginx-ingress",
                      ingress_class="nginx", http="127.0.0.1:80", https="127.0.0.1:443",
                      pod_labels={"app": "nginx-ingress"},
-                     snippet=("nginx-config", "server-snippets", "acme-challenge.conf")),
+                     snippet=("nginx-config", "server-snippets", "acme-challenge.conf"),
+                     http_snippet=("http-snippets", "acme-upstream.conf")),
     "traefik": dict(namespace="traefik", deployment="traefik", sa="traefik",
                     ingress_class="traefik", http="127.0.0.1:8000", https="127.0.0.1:8443",
                     pod_labels={"app.kubernetes.io/name": "traefik"},
@@ -258,6 +260,14 @@ def check_overlay(c, name):
             value is not None and "/.well-known/acme-challenge/" in value and
             ("127.0.0.1:8089" in value or "acme_sidecar" in value))
     c.check(f"{cm_name} keeps its exact name (no hash suffix: it is the controller's own)", cm_name in cms)
+    if "http_snippet" in o:
+        hkey, hfname = o["http_snippet"]
+        hvalue = cms.get(cm_name, {}).get("data", {}).get(hkey)
+        c.equal(f"ConfigMap {cm_name}: {hkey} is exactly {hfname}", hvalue, (overlay_dir / hfname).read_text())
+        c.check(f"{hkey} defines the kept-alive upstream to 127.0.0.1:8089 that the location proxies to",
+                hvalue is not None and "upstream acme_sidecar_challenges" in hvalue and "keepalive" in hvalue and
+                "server 127.0.0.1:8089" in hvalue and value is not None and
+                "proxy_pass http://acme_sidecar_challenges;" in value and 'proxy_set_header Connection "";' in value)
     ours = [d for d in docs if (d["kind"], d["metadata"]["name"]) not in (("Deployment", o["deployment"]), ("ConfigMap", cm_name))
             or d["metadata"]["name"].startswith("acme-sidecar")]
     c.check("every object of ours is labelled app.kubernetes.io/name=acme-sidecar (uninstall selector)",

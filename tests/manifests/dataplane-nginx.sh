@@ -10,13 +10,14 @@ controller=${1:?usage: dataplane-nginx.sh ingress-nginx|f5-nginx}
 NGINX=${NGINX:-nginx}
 
 "$HERE/extract-snippet" "$controller" >"$WORK/snippet.conf"
+"$HERE/extract-snippet" "$controller" --http >"$WORK/http-snippet.conf"
 : >"$WORK/empty.conf"
 self_signed tls secure.example.test secure.example.test app.example.test
 mkdir -p "$WORK/tmp"
 
-# write_conf FILE SNIPPET_FILE HTTP_PORT HTTPS_PORT
+# write_conf FILE SNIPPET_FILE HTTP_SNIPPET_FILE HTTP_PORT HTTPS_PORT
 write_conf() {
-  local file=$1 snippet=$2 http=$3 https=$4
+  local file=$1 snippet=$2 http_snippet=$3 http=$4 https=$5
   local common="ssl_certificate $WORK/tls.crt; ssl_certificate_key $WORK/tls.key;"
   local default_server secure_server
   if [[ $controller == ingress-nginx ]]; then
@@ -72,6 +73,7 @@ http {
   uwsgi_temp_path $WORK/tmp/uwsgi;
   scgi_temp_path $WORK/tmp/scgi;
   upstream app { server 127.0.0.1:18091; }
+  include $http_snippet;
   $default_server
   $secure_server
   # an Ingress host without TLS that sends everything to the app
@@ -85,8 +87,8 @@ http {
 CONF
 }
 
-write_conf "$WORK/nginx.conf" "$WORK/snippet.conf" 18080 18443
-write_conf "$WORK/control.conf" "$WORK/empty.conf" 28080 28443
+write_conf "$WORK/nginx.conf" "$WORK/snippet.conf" "$WORK/http-snippet.conf" 18080 18443
+write_conf "$WORK/control.conf" "$WORK/empty.conf" "$WORK/empty.conf" 28080 28443
 
 # Syntax check of the shipped snippet inside the realistic surrounding configuration.
 if out=$("$NGINX" -t -q -c "$WORK/nginx.conf" 2>&1); then
@@ -134,4 +136,15 @@ expect "HTTPS, other path: the app" \
   "$(request https://127.0.0.1:18443/cart secure.example.test)" "200 - | app GET /cart host=secure.example.test"
 expect "control (no snippet): plain host challenge goes to the app" \
   "$(request http://127.0.0.1:28080$T app.example.test)" "200 - | app GET $T host=app.example.test"
+
+# The http snippet's upstream keeps connections to the sidecar open: 20 challenges through nginx
+# must not cost 20 new connections at the sidecar (without keep-alive each request opens one).
+connections() { curl -sS --max-time 10 http://127.0.0.1:8089/__connections | tr -d '\r\n'; }
+before=$(connections)
+for i in $(seq 20); do request "http://127.0.0.1:18080$T" app.example.test >/dev/null; done
+after=$(connections)
+reused=no
+if [[ $before =~ ^[0-9]+$ && $after =~ ^[0-9]+$ ]] && (( after - before - 1 <= 5 )); then reused=yes; fi
+expect "keep-alive upstream: 20 challenges via nginx opened $((after - before - 1)) connections to the sidecar (at most 5)" \
+  "$reused" yes
 finish

@@ -171,12 +171,17 @@ void Rig::start_nginx() {
       testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
   REQUIRE(snippet.status == 0);
   std::string snippet_text = snippet.output;
-  std::string upstream;
+  // ...and its http-block part: the kept-alive upstream the location proxies to.
+  auto http_snippet = testing::run(
+      {(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx", "--http"}, 60s);
+  REQUIRE(http_snippet.status == 0);
+  std::string upstream = http_snippet.output;
   if (options_.replicas > 1) {
-    upstream = "upstream acme_sidecars {";
-    for (int i = 0; i < options_.replicas; ++i) upstream += " server 127.0.0.1:" + std::to_string(8089 + i) + ";";
-    upstream += " keepalive 8; }";
-    snippet_text = std::regex_replace(snippet_text, std::regex("http://127\\.0\\.0\\.1:8089"), "http://acme_sidecars");
+    // Several replicas behind one nginx: spread challenge requests over all of them.
+    std::string servers;
+    for (int i = 0; i < options_.replicas; ++i) servers += "server 127.0.0.1:" + std::to_string(8089 + i) + "; ";
+    REQUIRE(upstream.find("server 127.0.0.1:8089;") != std::string::npos);
+    upstream = std::regex_replace(upstream, std::regex("server 127\\.0\\.0\\.1:8089;"), servers);
   }
   write_file(nd / "acme-snippet.conf", snippet_text);
   std::string conf = read_file(testing::source_dir() / "tests/e2e/nginx.conf.in");
