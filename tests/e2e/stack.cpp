@@ -87,8 +87,10 @@ void Stack::start_nginx() {
   run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
                "2", "-subj", "/CN=default", "-keyout", (nd / "certs/default.key").string(), "-out",
                (nd / "certs/default.crt").string()});
-  // The routing snippet exactly as the ingress-nginx overlay ships it.
-  auto snippet = testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
+  // The routing snippet exactly as the ingress-nginx overlay ships it (rendered once per process: tests
+  // that start many stacks would otherwise spend most of their time in kubectl kustomize).
+  static const testing::RunResult snippet =
+      testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
   REQUIRE(snippet.status == 0);
   std::string snippet_text = snippet.output;
   std::string upstream;
