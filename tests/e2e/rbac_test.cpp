@@ -244,6 +244,9 @@ void run_full(const std::string& source) {
   bool completed = scenario.run();  // FAILs itself, naming the step, when one does not complete
   REQUIRE(completed);
 
+  // Pebble validated through nginx and the shipped snippet, which routed to the sidecar.
+  CHECK(stack.nginx_access_log().find("upstream=127.0.0.1:8089") != std::string::npos);
+
   auto mine = requests_of(stack, user);
   std::string refused;
   for (const auto& e : mine)
