@@ -38,8 +38,8 @@ inline constexpr std::array<std::string_view, 9> kAcmeEndpoints{
 inline constexpr std::array<std::string_view, 3> kChallengeResults{"hit", "miss", "invalid"};
 inline constexpr std::array<std::string_view, 8> kKubeVerbs{"get",   "list",   "watch", "create",
                                                             "update", "patch", "delete", "deletecollection"};
-inline constexpr std::array<std::string_view, 7> kKubeResources{
-    "ingresses", "secrets", "configmaps", "leases", "events", "namespaces", "discovery"};
+inline constexpr std::array<std::string_view, 8> kKubeResources{
+    "ingresses", "ingressclasses", "secrets", "configmaps", "leases", "events", "namespaces", "discovery"};
 inline constexpr std::array<std::string_view, 5> kWatchRestartReasons{"expired", "closed", "error",
                                                                       "timeout", "decode"};
 inline constexpr std::array<std::string_view, 5> kInvalidNameReasons{"wildcard", "ip", "too_long",

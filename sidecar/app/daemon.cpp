@@ -359,7 +359,12 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
     while (!stop.stop_requested() && !inf->wait_for_sync(stop, std::chrono::seconds(1))) {
     }
   }
-  if (stop.stop_requested()) return 0;
+  if (stop.stop_requested()) {
+    // Stop every informer at once: the jthreads' destructors would stop and join them one by one,
+    // each waiting for its watch to notice (up to a second each).
+    for (auto& t : threads) t.request_stop();
+    return 0;
+  }
   log.info("caches synced", {{"ingresses", std::to_string(ingresses.size())},
                              {"managed_secrets", std::to_string(secrets.size())}});
 

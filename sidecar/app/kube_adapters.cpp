@@ -164,7 +164,15 @@ KubeChallengeStore::KubeChallengeStore(kube::Client& client, std::string ns, cor
           const auto& data = cm.at("data");
           if (data.value("token", "") != token) return std::nullopt;
           return data.value("keyAuthorization", "");
-        } catch (const std::exception&) {
+        } catch (const Error& e) {
+          // Not found is the normal miss; anything else (RBAC, API down) would fail validations
+          // silently, so it is said.
+          if (e.kind() != ErrorKind::NotFound) {
+            log_.warn("challenge read-through failed", {{"name", object_name(token)}, {"error", e.what()}});
+          }
+          return std::nullopt;
+        } catch (const std::exception& e) {
+          log_.warn("challenge read-through failed", {{"name", object_name(token)}, {"error", e.what()}});
           return std::nullopt;
         }
       }) {}

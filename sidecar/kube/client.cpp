@@ -106,7 +106,7 @@ json Client::json_call(const char* verb, const ResourceRef& ref, const std::stri
 
 json Client::get(const ResourceRef& ref, const std::string& ns, const std::string& name) {
   if (name.empty()) throw Error(ErrorKind::Invalid, "get needs a name");
-  return json_call("GET", ref, "GET", path(ref, ns, name), "", "");
+  return json_call("get", ref, "GET", path(ref, ns, name), "", "");
 }
 
 json Client::list(const ResourceRef& ref, const std::string& ns, const ListOptions& o) {
@@ -116,7 +116,7 @@ json Client::list(const ResourceRef& ref, const std::string& ns, const ListOptio
   if (o.limit > 0) add_param(q, "limit", std::to_string(o.limit));
   add_param(q, "continue", o.continue_token);
   add_param(q, "resourceVersion", o.resource_version);
-  auto j = json_call("LIST", ref, "GET", path(ref, ns) + q, "", "");
+  auto j = json_call("list", ref, "GET", path(ref, ns) + q, "", "");
   if (!j.is_object() || !j.contains("items") || !(j["items"].is_array() || j["items"].is_null())) {
     throw Error(ErrorKind::Parse, "list response has no items", {{"resource", ref.resource}});
   }
@@ -146,12 +146,12 @@ json Client::list_all(const ResourceRef& ref, const std::string& ns, ListOptions
 }
 
 json Client::create(const ResourceRef& ref, const std::string& ns, const json& object) {
-  return json_call("POST", ref, "POST", path(ref, ns), to_body(object), "application/json");
+  return json_call("create", ref, "POST", path(ref, ns), to_body(object), "application/json");
 }
 
 json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object) {
   if (name.empty()) throw Error(ErrorKind::Invalid, "update needs a name");
-  return json_call("PUT", ref, "PUT", path(ref, ns, name), to_body(object), "application/json");
+  return json_call("update", ref, "PUT", path(ref, ns, name), to_body(object), "application/json");
 }
 
 json Client::patch(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& patch,
@@ -161,7 +161,7 @@ json Client::patch(const ResourceRef& ref, const std::string& ns, const std::str
                    : type == PatchType::Json ? "application/json-patch+json"
                                              : "application/strategic-merge-patch+json";
   if (type == PatchType::Json && !patch.is_array()) throw Error(ErrorKind::Invalid, "JSON patch must be an array");
-  return json_call("PATCH", ref, "PATCH", path(ref, ns, name), to_body(patch), ct);
+  return json_call("patch", ref, "PATCH", path(ref, ns, name), to_body(patch), ct);
 }
 
 void Client::remove(const ResourceRef& ref, const std::string& ns, const std::string& name,
@@ -174,7 +174,7 @@ void Client::remove(const ResourceRef& ref, const std::string& ns, const std::st
                 {"preconditions", {{"resourceVersion", precondition_rv}}}}
                .dump();
   }
-  json_call("DELETE", ref, "DELETE", path(ref, ns, name), body, body.empty() ? "" : "application/json");
+  json_call("delete", ref, "DELETE", path(ref, ns, name), body, body.empty() ? "" : "application/json");
 }
 
 http::Response Client::raw(const std::string& method, const std::string& path_and_query, const std::string& body,
@@ -225,10 +225,10 @@ void Client::watch(const ResourceRef& ref, const std::string& ns, const WatchOpt
       });
     });
   } catch (const Error&) {
-    if (observer_) observer_("WATCH", ref.resource, 0);
+    if (observer_) observer_("watch", ref.resource, 0);
     throw;
   }
-  if (observer_) observer_("WATCH", ref.resource, static_cast<int>(r.status));
+  if (observer_) observer_("watch", ref.resource, static_cast<int>(r.status));
   if (r.status >= 400 || r.status < 200) throw status_error(r).with("path", p);
   if (event_error) {
     // An ERROR event whose Status says 410/Expired means our resourceVersion is too old: relist.

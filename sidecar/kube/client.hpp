@@ -37,7 +37,8 @@ struct WatchOptions {
 
 enum class PatchType { Merge, Json, StrategicMerge };
 
-// verb: GET LIST WATCH POST PUT PATCH DELETE (or the raw method); code: HTTP status, 0 = no response.
+// verb: the Kubernetes API verb as RBAC names it (get list watch create update patch delete), or the
+// HTTP method of raw(); code: HTTP status, 0 = no response.
 using RequestObserver = std::function<void(std::string_view verb, std::string_view resource, int code)>;
 // Return false to end the watch. ERROR events never reach the handler: watch() throws them.
 using WatchHandler = std::function<bool(WatchEventType type, const nlohmann::json& object)>;

@@ -209,7 +209,8 @@ TEST_CASE("two replicas: one leader, both answer challenges, and a killed leader
   }, 60s));
   const int leader_index = leader == "sidecar-0" ? 0 : 1;
   const int follower_index = 1 - leader_index;
-  CHECK(stack.metric(leader_index, "acme_sidecar_leader") == 1.0);
+  // The Lease is written before the elector's callback sets the gauge: poll, as for the follower.
+  CHECK(testing::poll_until([&] { return stack.metric(leader_index, "acme_sidecar_leader") == 1.0; }, 30s));
   CHECK(testing::poll_until([&] { return stack.metric(follower_index, "acme_sidecar_leader") == 0.0; }, 30s));
 
   stack.apply(ingress_yaml("demo", "web", {"web.demo.example", "www.demo.example", "api.demo.example"}, "web-tls"));

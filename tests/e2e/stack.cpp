@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include "crypto/encoding.hpp"
@@ -58,11 +59,15 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   ao.port = kApiPort;
   ao.control_port = 0;
   ao.bookmark_interval = 5s;
+  ao.policy = options_.policy;
+  if (!options_.sidecar_user.empty()) ao.tokens = {{options_.sidecar_user, "sidecar-token"}};
   api_ = std::make_unique<fake_apiserver::FakeApiServer>(ao);
   api_->start();
   api_->write_files((dir() / "kube").string());
-  apply("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: acme-sidecar\n---\n"
-        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n");
+  std::string namespaces;
+  for (const auto& ns : std::set<std::string>{"acme-sidecar", "demo", options_.namespace_name})
+    namespaces += "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n---\n";
+  apply(namespaces);
 
   start_nginx();
   sidecars_.resize(static_cast<std::size_t>(options_.replicas));
@@ -82,8 +87,10 @@ void Stack::start_nginx() {
   run_checked({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-days",
                "2", "-subj", "/CN=default", "-keyout", (nd / "certs/default.key").string(), "-out",
                (nd / "certs/default.crt").string()});
-  // The routing snippet exactly as the ingress-nginx overlay ships it.
-  auto snippet = testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
+  // The routing snippet exactly as the ingress-nginx overlay ships it (rendered once per process: tests
+  // that start many stacks would otherwise spend most of their time in kubectl kustomize).
+  static const testing::RunResult snippet =
+      testing::run({(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx"}, 60s);
   REQUIRE(snippet.status == 0);
   std::string snippet_text = snippet.output;
   // ...and its http-block part: the kept-alive upstream the location proxies to.
@@ -123,8 +130,9 @@ std::vector<std::string> Stack::sidecar_args(int i) const {
       "--acme-directory", pebble_->directory_url(),
       "--acme-ca-bundle", pebble_->ca_bundle_path(),
       "--acme-email", "e2e@example.org",
-      "--kubeconfig", (dir() / "kube" / "kubeconfig").string(),
-      "--namespace", "acme-sidecar",
+      "--kubeconfig", (dir() / "kube" / (options_.sidecar_user.empty() ? std::string("kubeconfig")
+                                                                        : "kubeconfig-" + options_.sidecar_user)).string(),
+      "--namespace", options_.namespace_name,
       "--pod-name", "sidecar-" + std::to_string(i),
       "--challenge-listen", "127.0.0.1:" + std::to_string(8089 + i),
       "--metrics-listen", "127.0.0.1:" + std::to_string(9402 + i),

@@ -28,6 +28,12 @@ struct StackOptions {
   int replicas = 1;                           // sidecars (challenge ports 8089.., metrics 9402..)
   bool leader_elect = false;
   std::vector<std::string> extra_args;        // appended to every sidecar's command line
+  std::string namespace_name = "acme-sidecar";  // the sidecars' own namespace (Lease, account, challenges)
+  // RBAC: the fake API server's policy (Kubernetes RBAC manifests, see its README) and the user the
+  // sidecars authenticate as (their own kubeconfig). Empty: no policy, sidecars use the admin's kubeconfig.
+  // kubectl in tests always keeps the admin.
+  std::string policy;
+  std::string sidecar_user;
 };
 
 class Stack {
@@ -71,6 +77,7 @@ class Stack {
   std::size_t pebble_count(const std::string& needle) const { return pebble_->count_log(needle); }
   std::filesystem::path dir() const { return dir_->path(); }
   std::string nginx_access_log() const;
+  const StackOptions& options() const { return options_; }
 
  private:
   void start_nginx();

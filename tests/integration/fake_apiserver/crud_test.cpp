@@ -94,6 +94,44 @@ users:
   CHECK(f.get(std::string(kSecrets) + "/x").status == 200);
 }
 
+TEST_CASE("fake_apiserver: rules match like RBAC for wildcard subresources and field-selected names", "[fake_apiserver]") {
+  Options o = default_options();
+  o.tokens = {{"dave", "dave-token"}};
+  o.policy = R"(
+users:
+  dave:
+    - verbs: [update]
+      apiGroups: ["*"]
+      resources: ["*/status"]
+    - verbs: [get, list, watch]
+      apiGroups: [""]
+      resources: [secrets]
+      resourceNames: [mine]
+)";
+  Fixture f(o);
+  REQUIRE(f.post(kIngresses, ingress("web")).status == 201);
+  REQUIRE(f.post(kSecrets, secret("mine")).status == 201);
+  REQUIRE(f.post(kSecrets, secret("other")).status == 201);
+  // "*/status" is the status subresource of every resource, and never the resource itself.
+  CHECK(f.req("PUT", std::string(kIngresses) + "/web/status", ingress("web").dump(), "application/json", "dave-token")
+            .status == 200);
+  CHECK(f.req("PUT", std::string(kIngresses) + "/web", ingress("web").dump(), "application/json", "dave-token").status ==
+        403);
+  // resourceNames: the named get, and a list/watch pinned to that name by metadata.name, are allowed.
+  CHECK(f.req("GET", std::string(kSecrets) + "/mine", "", "", "dave-token").status == 200);
+  CHECK(f.req("GET", std::string(kSecrets) + "?fieldSelector=metadata.name%3Dmine", "", "", "dave-token").status == 200);
+  CHECK(f.req("GET", std::string(kSecrets) + "?fieldSelector=metadata.name%3D%3Dmine", "", "", "dave-token").status ==
+        200);
+  auto r = f.req("GET", std::string(kSecrets) + "?fieldSelector=metadata.name%3Dother", "", "", "dave-token");
+  CHECK(r.status == 403);
+  CHECK(r.j["message"] ==
+        "secrets \"other\" is forbidden: User \"dave\" cannot list resource \"secrets\" in API group \"\" in the "
+        "namespace \"default\"");
+  CHECK(f.req("GET", kSecrets, "", "", "dave-token").status == 403);
+  CHECK(f.req("GET", std::string(kSecrets) + "?fieldSelector=metadata.name!%3Dother", "", "", "dave-token").status ==
+        403);
+}
+
 TEST_CASE("fake_apiserver: discovery documents kubectl needs", "[fake_apiserver]") {
   Fixture f;
   auto v = f.get("/version");

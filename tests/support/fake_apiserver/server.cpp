@@ -364,10 +364,19 @@ struct FakeApiServer::Impl {
       }
       return false;
     };
+    // As RBAC's ResourceMatches: "*" is every resource and subresource, "*/<sub>" that subresource of any.
+    auto resource_matches = [&](const json& list) {
+      if (has(list, resource)) return true;
+      auto slash = resource.find('/');
+      if (slash == std::string::npos || !list.is_array()) return false;
+      for (const auto& e : list)
+        if (e.is_string() && e.get<std::string>() == "*" + resource.substr(slash)) return true;
+      return false;
+    };
     for (const auto& rule : *it) {
       if (!has(rule.value("verbs", json::array()), verb)) continue;
       if (!has(rule.value("apiGroups", json::array()), group)) continue;
-      if (!has(rule.value("resources", json::array()), resource)) continue;
+      if (!resource_matches(rule.value("resources", json::array()))) continue;
       json nss = rule.value("namespaces", json::array());
       if (!nss.empty() && !has(nss, ns.empty() ? std::string("\x01") : ns)) continue;
       json names = rule.value("resourceNames", json::array());
@@ -1425,6 +1434,22 @@ Reply FakeApiServer::Impl::handle(Request& req, bool& is_watch, httplib::Respons
   return handle_resource(req, *rt, ns, name, sub, watch_path, is_watch, res);
 }
 
+// The name a field selector requires exactly (`metadata.name=x` or `==`), "" when none.
+static std::string exact_name_selector(const std::string& selector) {
+  std::size_t start = 0;
+  while (start <= selector.size()) {
+    auto comma = selector.find(',', start);
+    auto term = selector.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    for (const char* prefix : {"metadata.name==", "metadata.name="}) {
+      std::string_view p(prefix);
+      if (term.compare(0, p.size(), p) == 0 && term.find('!') == std::string::npos) return term.substr(p.size());
+    }
+    if (comma == std::string::npos) break;
+    start = comma + 1;
+  }
+  return "";
+}
+
 Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt, const std::string& ns,
                                            const std::string& name, const std::string& sub, bool watch_path,
                                            bool& is_watch, httplib::Response& res) {
@@ -1457,9 +1482,13 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
   std::string auth_res = sub.empty() ? rt.resource : rt.resource + "/" + sub;
   std::string auth_ns = rt.namespaced ? ns : "";
   if (rt.kind == "Namespace" && !name.empty()) auth_ns = name;  // namespaces are authorized within themselves
-  if (!allowed(req.user, verb, rt.group, auth_res, rt.kind == "Namespace" ? "" : auth_ns, name) &&
-      !(rt.kind == "Namespace" && allowed(req.user, verb, rt.group, auth_res, auth_ns, name))) {
-    throw forbidden(req.user, verb, rt, sub, rt.namespaced ? ns : "", name);
+  // Like the real RequestInfo: a list/watch whose field selector pins metadata.name is authorized (and
+  // named in the 403) as a request for that name, so resourceNames rules can allow it.
+  std::string auth_name = name;
+  if (auth_name.empty() && (verb == "list" || verb == "watch")) auth_name = exact_name_selector(param("fieldSelector"));
+  if (!allowed(req.user, verb, rt.group, auth_res, rt.kind == "Namespace" ? "" : auth_ns, auth_name) &&
+      !(rt.kind == "Namespace" && allowed(req.user, verb, rt.group, auth_res, auth_ns, auth_name))) {
+    throw forbidden(req.user, verb, rt, sub, rt.namespaced ? ns : "", auth_name);
   }
   bool strict = param("fieldValidation") == "Strict";
   if (verb == "watch") {

@@ -144,10 +144,10 @@ TEST_CASE("Client turns Status responses into error kinds and reports each reque
   CHECK(kind_of([&] { c.get(ref, "ns", "a"); }) == ErrorKind::Parse);
   CHECK(kind_of([&] { c.list(ref, "ns"); }) == ErrorKind::Parse);
   REQUIRE(seen.size() == 6);
-  CHECK(seen[0] == std::tuple<std::string, std::string, int>{"GET", "secrets", 404});
-  CHECK(seen[1] == std::tuple<std::string, std::string, int>{"POST", "secrets", 409});
-  CHECK(seen[2] == std::tuple<std::string, std::string, int>{"LIST", "secrets", 403});
-  CHECK(seen[3] == std::tuple<std::string, std::string, int>{"GET", "secrets", 0});
+  CHECK(seen[0] == std::tuple<std::string, std::string, int>{"get", "secrets", 404});
+  CHECK(seen[1] == std::tuple<std::string, std::string, int>{"create", "secrets", 409});
+  CHECK(seen[2] == std::tuple<std::string, std::string, int>{"list", "secrets", 403});
+  CHECK(seen[3] == std::tuple<std::string, std::string, int>{"get", "secrets", 0});
 }
 
 TEST_CASE("Client watch streams typed events and decodes ERROR events", "[kube][client]") {
