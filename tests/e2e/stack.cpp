@@ -94,7 +94,7 @@ void Stack::start_nginx() {
   REQUIRE(snippet.status == 0);
   std::string snippet_text = snippet.output;
   // ...and its http-block part: the kept-alive upstream the location proxies to.
-  auto http_snippet = testing::run(
+  static const testing::RunResult http_snippet = testing::run(
       {(testing::source_dir() / "tests/manifests/extract-snippet").string(), "ingress-nginx", "--http"}, 60s);
   REQUIRE(http_snippet.status == 0);
   std::string upstream = http_snippet.output;
