@@ -44,26 +44,12 @@ json SecretCache::metadata_only(const json& object) { return metadata_of(object)
 void SecretCache::upsert(const json& object) {
   auto secret = secret_from_json(object);
   if (secret.name.empty()) return;
-  auto pending = std::make_shared<Pending>();
-  pending->data = std::move(secret.data);
+  // The expensive part (parsing the chain and the key) runs outside the lock, once per resourceVersion.
+  secret.inspected = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(secret.data, inspector_));
   secret.data.clear();
-  // Only the TLS pair is inspected; other keys (ca.crt, ...) are not needed until a write reads it whole.
-  std::erase_if(pending->data, [](const auto& kv) { return kv.first != "tls.crt" && kv.first != "tls.key"; });
   auto key = secret.namespace_name.empty() ? secret.name : secret.namespace_name + "/" + secret.name;
   std::unique_lock lock(mu_);
-  by_key_[key] = Entry{std::move(secret), std::move(pending)};
-}
-
-controller::SecretData SecretCache::resolve(const Entry& entry) const {
-  auto out = entry.secret;
-  auto& p = *entry.pending;
-  // The expensive part (parsing the chain and the key) runs once per resourceVersion, outside the lock.
-  std::call_once(p.once, [&] {
-    p.result = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(p.data, inspector_));
-    p.data.clear();
-  });
-  out.inspected = p.result;
-  return out;
+  by_key_[key] = std::move(secret);
 }
 
 void SecretCache::erase(const json& object) {
@@ -73,26 +59,17 @@ void SecretCache::erase(const json& object) {
 }
 
 std::optional<controller::SecretData> SecretCache::get(const std::string& ns, const std::string& name) const {
-  Entry entry;
-  {
-    std::shared_lock lock(mu_);
-    auto it = by_key_.find(ns.empty() ? name : ns + "/" + name);
-    if (it == by_key_.end()) return std::nullopt;
-    entry = it->second;
-  }
-  return resolve(entry);
+  std::shared_lock lock(mu_);
+  auto it = by_key_.find(ns.empty() ? name : ns + "/" + name);
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
 }
 
 std::vector<controller::SecretData> SecretCache::list() const {
-  std::vector<Entry> entries;
-  {
-    std::shared_lock lock(mu_);
-    entries.reserve(by_key_.size());
-    for (const auto& [k, v] : by_key_) entries.push_back(v);
-  }
+  std::shared_lock lock(mu_);
   std::vector<controller::SecretData> out;
-  out.reserve(entries.size());
-  for (const auto& e : entries) out.push_back(resolve(e));
+  out.reserve(by_key_.size());
+  for (const auto& [k, v] : by_key_) out.push_back(v);
   return out;
 }
 

@@ -4,7 +4,6 @@
 // shared by replicas through labelled ConfigMaps. Only app/ combines kube with the other modules.
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <map>
 #include <optional>
@@ -34,9 +33,8 @@ nlohmann::json secret_to_json(const controller::SecretData& secret);
 std::string short_hash(const std::string& text, std::size_t hex_chars = 16);
 
 // Managed Secrets as the reconciler needs them, fed by the label-selected informer's handlers: the
-// metadata, and what tls.crt/tls.key say, inspected once per resourceVersion by the first reader (the
-// workers, in parallel: the informer thread only decodes) after which the PEM bytes, the key above all,
-// are dropped. 10,000 Secrets cost a few MiB instead of their JSON trees.
+// metadata, and what tls.crt/tls.key say, inspected once per resourceVersion (the PEM bytes, the key
+// above all, are not kept). 10,000 Secrets cost a few MiB instead of their JSON trees.
 class SecretCache {
  public:
   explicit SecretCache(const controller::CertificateInspector& inspector);
@@ -50,21 +48,9 @@ class SecretCache {
   static nlohmann::json metadata_only(const nlohmann::json& object);
 
  private:
-  // tls.crt/tls.key of one resourceVersion until the first reader inspected them.
-  struct Pending {
-    std::once_flag once;
-    std::map<std::string, std::string> data;
-    std::shared_ptr<const controller::InspectedTls> result;
-  };
-  struct Entry {
-    controller::SecretData secret;  // no data; `inspected` unset until resolved
-    std::shared_ptr<Pending> pending;
-  };
-  controller::SecretData resolve(const Entry& entry) const;
-
   const controller::CertificateInspector& inspector_;
   mutable std::shared_mutex mu_;
-  std::map<std::string, Entry> by_key_;  // namespace/name
+  std::map<std::string, controller::SecretData> by_key_;  // namespace/name
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
