@@ -1,5 +1,6 @@
 #include "metrics/server.hpp"
 
+#include <atomic>
 #include <charconv>
 #include <sstream>
 #include <thread>
@@ -8,9 +9,9 @@
 
 #include <httplib.h>
 #include <prometheus/collectable.h>
-#include <prometheus/text_serializer.h>
 
 #include "core/error.hpp"
+#include "metrics/text.hpp"
 
 namespace acme_sidecar::metrics {
 
@@ -67,15 +68,19 @@ struct Server::Impl {
   httplib::Server http;
   std::thread thread;
   bool stopped = false;
+  std::atomic<std::size_t> last_size{4096};
 
   Impl(const prometheus::Collectable& r, ServerOptions o) : registry(r), options(std::move(o)) {}
 
   void routes() {
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       // Collect() only takes prometheus-cpp's own per-family locks: a scrape never waits on ours.
-      std::ostringstream out;
-      prometheus::TextSerializer().Serialize(out, registry.Collect());
-      res.set_content(out.str(), "text/plain; version=0.0.4; charset=utf-8");
+      auto families = registry.Collect();
+      std::string out;
+      out.reserve(last_size);  // one allocation for a body of the usual size
+      append_text(out, families);
+      last_size = out.size() + out.size() / 8;
+      res.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
     });
     http.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
       res.set_content("ok\n", "text/plain; charset=utf-8");

@@ -24,13 +24,67 @@ json secret_to_json(const controller::SecretData& secret) { return controller::e
 
 // --- Secrets --------------------------------------------------------------------------------------
 
-KubeSecretStore::KubeSecretStore(kube::Client& client, const kube::Informer* managed_cache,
+namespace {
+// The informers' caches keep name, namespace and resourceVersion: enough to tell versions apart and
+// to key deletions; the decoded forms live in the SecretCache / InformerIngressLister.
+json metadata_of(const json& object) {
+  json meta = json::object();
+  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
+    for (const char* field : {"name", "namespace", "resourceVersion"})
+      if (auto f = m->find(field); f != m->end()) meta[field] = *f;
+  }
+  return json{{"metadata", std::move(meta)}};
+}
+}  // namespace
+
+SecretCache::SecretCache(const controller::CertificateInspector& inspector) : inspector_(inspector) {}
+
+json SecretCache::metadata_only(const json& object) { return metadata_of(object); }
+
+void SecretCache::upsert(const json& object) {
+  auto secret = secret_from_json(object);
+  if (secret.name.empty()) return;
+  // The expensive part (parsing the chain and the key) runs outside the lock, once per resourceVersion.
+  secret.inspected = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(secret.data, inspector_));
+  secret.data.clear();
+  auto key = secret.namespace_name.empty() ? secret.name : secret.namespace_name + "/" + secret.name;
+  std::unique_lock lock(mu_);
+  by_key_[key] = std::move(secret);
+}
+
+void SecretCache::erase(const json& object) {
+  auto key = kube::Informer::key_of(object);
+  std::unique_lock lock(mu_);
+  by_key_.erase(key);
+}
+
+std::optional<controller::SecretData> SecretCache::get(const std::string& ns, const std::string& name) const {
+  std::shared_lock lock(mu_);
+  auto it = by_key_.find(ns.empty() ? name : ns + "/" + name);
+  if (it == by_key_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<controller::SecretData> SecretCache::list() const {
+  std::shared_lock lock(mu_);
+  std::vector<controller::SecretData> out;
+  out.reserve(by_key_.size());
+  for (const auto& [k, v] : by_key_) out.push_back(v);
+  return out;
+}
+
+std::size_t SecretCache::size() const {
+  std::shared_lock lock(mu_);
+  return by_key_.size();
+}
+
+KubeSecretStore::KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
                                  std::function<void(const std::string&)> on_written)
     : client_(client), cache_(managed_cache), on_written_(std::move(on_written)) {}
 
 std::optional<controller::SecretData> KubeSecretStore::get(const std::string& ns, const std::string& name) {
   if (cache_) {
-    if (auto cached = cache_->get(ns, name)) return secret_from_json(*cached);
+    if (auto cached = cache_->get(ns, name)) return cached;
   }
   return get_fresh(ns, name);
 }
@@ -269,38 +323,49 @@ void KubeChallengeStore::clean_stale(core::TimePoint now, core::Duration max_age
 InformerIngressLister::InformerIngressLister(const kube::Informer* classes, core::Logger log)
     : classes_(classes), log_(std::move(log)) {}
 
-void InformerIngressLister::upsert(const json& object) {
+json InformerIngressLister::metadata_only(const json& object) { return metadata_of(object); }
+
+InformerIngressLister::Change InformerIngressLister::upsert(const json& object) {
   auto decoded = controller::decode_ingress(object);
   auto& view = decoded.value;
-  if (view.name.empty() || view.namespace_name.empty()) return;
+  Change change;
+  if (view.name.empty() || view.namespace_name.empty()) return change;
   if (!decoded.problems.empty()) {
     log_.debug("ingress has malformed fields", {{"ingress", view.key()}, {"problem", decoded.problems.front()}});
   }
+  change.after = view;
   std::unique_lock lock(mu_);
   const auto key = view.key();
-  erase_locked(key);
+  change.before = erase_locked(key);
   for (const auto& tls : view.tls) {
     if (tls.secret_name.empty()) without_secret_[view.namespace_name].insert(key);
     else by_secret_[view.namespace_name + "/" + tls.secret_name].insert(key);
   }
   by_key_[key] = std::move(view);
+  return change;
 }
 
-void InformerIngressLister::erase(const json& object) {
+std::optional<core::IngressView> InformerIngressLister::erase(const json& object) {
   auto key = kube::Informer::key_of(object);
   std::unique_lock lock(mu_);
-  erase_locked(key);
+  return erase_locked(key);
 }
 
-void InformerIngressLister::erase_locked(const std::string& key) {
+std::optional<core::IngressView> InformerIngressLister::erase_locked(const std::string& key) {
   auto it = by_key_.find(key);
-  if (it == by_key_.end()) return;
+  if (it == by_key_.end()) return std::nullopt;
   for (const auto& tls : it->second.tls) {
-    auto& index = tls.secret_name.empty() ? without_secret_[it->second.namespace_name]
-                                          : by_secret_[it->second.namespace_name + "/" + tls.secret_name];
-    index.erase(key);
+    const auto index_key = tls.secret_name.empty() ? it->second.namespace_name
+                                                   : it->second.namespace_name + "/" + tls.secret_name;
+    auto& index = tls.secret_name.empty() ? without_secret_ : by_secret_;
+    if (auto i = index.find(index_key); i != index.end()) {
+      i->second.erase(key);
+      if (i->second.empty()) index.erase(i);  // no empty sets left behind by Ingresses that came and went
+    }
   }
+  auto removed = std::move(it->second);
   by_key_.erase(it);
+  return removed;
 }
 
 std::vector<core::IngressView> InformerIngressLister::list(std::string_view ns) const {

@@ -32,11 +32,32 @@ nlohmann::json secret_to_json(const controller::SecretData& secret);
 // Lower-case hex SHA-256 prefix, used to derive DNS-1123 object names from arbitrary strings.
 std::string short_hash(const std::string& text, std::size_t hex_chars = 16);
 
-// Secrets: managed ones come from the label-selected informer cache; anything else (a foreign Secret
-// of the same name, or one the cache has not seen yet) costs one GET.
+// Managed Secrets as the reconciler needs them, fed by the label-selected informer's handlers: the
+// metadata, and what tls.crt/tls.key say, inspected once per resourceVersion (the PEM bytes, the key
+// above all, are not kept). 10,000 Secrets cost a few MiB instead of their JSON trees.
+class SecretCache {
+ public:
+  explicit SecretCache(const controller::CertificateInspector& inspector);
+  void upsert(const nlohmann::json& secret);
+  void erase(const nlohmann::json& secret);  // by its namespace/name
+  // The cached Secret with `inspected` set and no data.
+  std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
+  std::vector<controller::SecretData> list() const;
+  std::size_t size() const;
+  // Informer transform for this cache's informer: its own cache then keeps only the metadata.
+  static nlohmann::json metadata_only(const nlohmann::json& object);
+
+ private:
+  const controller::CertificateInspector& inspector_;
+  mutable std::shared_mutex mu_;
+  std::map<std::string, controller::SecretData> by_key_;  // namespace/name
+};
+
+// Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
+// one the cache has not seen yet) costs one GET.
 class KubeSecretStore final : public controller::SecretStore {
  public:
-  KubeSecretStore(kube::Client& client, const kube::Informer* managed_cache,
+  KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
                   std::function<void(const std::string& key)> on_written = {});
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) override;
   // After a Conflict the cache may still hold the losing version: read from the API.
@@ -46,7 +67,7 @@ class KubeSecretStore final : public controller::SecretStore {
 
  private:
   kube::Client& client_;
-  const kube::Informer* cache_;
+  const SecretCache* cache_;
   std::function<void(const std::string&)> on_written_;
 };
 
@@ -122,8 +143,15 @@ class KubeChallengeStore final : public challenge::ChallengeStore, public acme::
 class InformerIngressLister final : public controller::IngressLister {
  public:
   InformerIngressLister(const kube::Informer* classes, core::Logger log);
-  void upsert(const nlohmann::json& ingress);
-  void erase(const nlohmann::json& ingress);
+  struct Change {
+    std::optional<core::IngressView> before;  // what the lister held (its certificates need a look too)
+    std::optional<core::IngressView> after;
+  };
+  Change upsert(const nlohmann::json& ingress);
+  std::optional<core::IngressView> erase(const nlohmann::json& ingress);  // the removed view
+  // Informer transform for the Ingress informer: the lister keeps the decoded views, the informer only
+  // what it needs to tell versions apart.
+  static nlohmann::json metadata_only(const nlohmann::json& object);
   std::vector<core::IngressView> list(std::string_view namespace_name) const override;
   std::vector<core::IngressView> list_for_secret(std::string_view namespace_name,
                                                  std::string_view secret_name) const override;
@@ -131,7 +159,7 @@ class InformerIngressLister final : public controller::IngressLister {
   std::size_t size() const;
 
  private:
-  void erase_locked(const std::string& key);
+  std::optional<core::IngressView> erase_locked(const std::string& key);
 
   const kube::Informer* classes_;
   core::Logger log_;

@@ -3,6 +3,7 @@
 // informers/client, the ACME client and the crypto module; tests back them with in-memory fakes.
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <stop_token>
 #include <string>
@@ -48,6 +49,8 @@ struct OwnerReference {
   bool operator==(const OwnerReference&) const = default;
 };
 
+struct InspectedTls;
+
 // A Secret as read from / written to the API. `data` holds decoded bytes (not base64).
 struct SecretData {
   std::string namespace_name;
@@ -58,6 +61,9 @@ struct SecretData {
   std::map<std::string, std::string> annotations;
   std::map<std::string, std::string> data;
   std::vector<OwnerReference> owner_references;
+  // Set by a cache that keeps what tls.crt/tls.key say (inspected once per resourceVersion) instead of the
+  // bytes: `data` is empty then, and a writer reads the whole object with get_fresh first.
+  std::shared_ptr<const InspectedTls> inspected;
 };
 
 // Reads Secrets (cache or API) and writes them. Errors are core::Error: create of an existing Secret →
@@ -120,6 +126,15 @@ class CertificateInspector {
   virtual ~CertificateInspector() = default;
   virtual Inspection inspect(std::string_view chain_pem, std::string_view key_pem) const = 0;
 };
+
+// What a Secret's tls.crt/tls.key amount to, for caches that do not keep the bytes.
+struct InspectedTls {
+  bool present = false;  // both tls.crt and tls.key exist
+  Inspection inspection;
+  std::string leaf_pem;  // the chain's first certificate (ARI, "replaces", the served-certificate probe)
+};
+// Inspects `data`'s tls.crt/tls.key with `inspector` (the chain's first PEM block kept as leaf_pem).
+InspectedTls inspect_tls(const std::map<std::string, std::string>& data, const CertificateInspector& inspector);
 
 enum class EventType { Normal, Warning };
 std::string_view to_string(EventType type);

@@ -40,6 +40,17 @@ std::string string_of(std::string_view s) { return std::string(s); }
 
 }  // namespace
 
+InspectedTls inspect_tls(const std::map<std::string, std::string>& data, const CertificateInspector& inspector) {
+  InspectedTls out;
+  auto crt = data.find(string_of(core::names::kTlsCert));
+  auto key = data.find(string_of(core::names::kTlsKey));
+  if (crt == data.end() || key == data.end()) return out;
+  out.present = true;
+  out.inspection = inspector.inspect(crt->second, key->second);
+  out.leaf_pem = leaf_pem(crt->second);
+  return out;
+}
+
 std::string_view to_string(EventType type) { return type == EventType::Normal ? "Normal" : "Warning"; }
 
 core::SecretView secret_view(const SecretData& s) {
@@ -227,18 +238,18 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   auto secret = deps_.secrets.get(ns, secret_name);
   core::CertStatus status;
-  std::string current_chain;
+  std::string current_leaf;
   if (secret) {
     status.secret = secret_view(*secret);
-    auto crt = secret->data.find(string_of(core::names::kTlsCert));
-    auto k = secret->data.find(string_of(core::names::kTlsKey));
-    if (crt == secret->data.end() || k == secret->data.end()) {
+    // A caching store has inspected this resourceVersion already; otherwise inspect the bytes now.
+    auto tls = secret->inspected ? secret->inspected
+                                 : std::make_shared<const InspectedTls>(inspect_tls(secret->data, deps_.inspector));
+    if (!tls->present) {
       status.parse_error = "tls.crt or tls.key missing";
     } else {
-      current_chain = crt->second;
-      auto inspection = deps_.inspector.inspect(crt->second, k->second);
-      status.facts = std::move(inspection.facts);
-      status.parse_error = std::move(inspection.error);
+      current_leaf = tls->leaf_pem;
+      status.facts = tls->inspection.facts;
+      status.parse_error = tls->inspection.error;
     }
   }
 
@@ -246,7 +257,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
   std::optional<core::RenewalWindow> window;
   double point = 0.5;
   if (deps_.renewal_info && status.facts && status.secret && status.secret->managed()) {
-    window = deps_.renewal_info->renewal_window(leaf_pem(current_chain));
+    window = deps_.renewal_info->renewal_window(current_leaf);
     if (window) point = ari_point(key, *window);
   }
   auto decision = core::decide(core::PolicyInput{desired, status, config_.renewal, now, window, point});
@@ -314,7 +325,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   IssuedCertificate issued;
   try {
-    IssueContext ctx{stop, log, secret ? leaf_pem(current_chain) : std::string()};
+    IssueContext ctx{stop, log, secret ? current_leaf : std::string()};
     if (!status.facts) ctx.replaces_pem.clear();
     issued = deps_.issuer.issue(desired, ctx);
   } catch (const Error& e) {
@@ -397,6 +408,8 @@ bool Reconciler::write_secret(const core::DesiredCertificate& desired, std::opti
     return s;
   };
 
+  // The cache's copy carries no data: the update must keep foreign keys (e.g. ca.crt), so read it whole.
+  if (existing && existing->inspected) existing = deps_.secrets.get_fresh(desired.namespace_name, desired.secret_name);
   for (int attempt = 1;; ++attempt) {
     try {
       if (existing) {

@@ -1,6 +1,7 @@
 #include "kube/informer.hpp"
 
 #include <map>
+#include <set>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -30,17 +31,25 @@ struct Informer::Impl {
   core::Logger log;
   InformerMetrics metrics;
 
+  // One cached object: its resourceVersion (compared on every event) and the (transformed) object,
+  // immutable and shared with readers and pending handler calls instead of copied.
+  struct Entry {
+    std::string rv;
+    std::shared_ptr<const json> object;
+  };
+
   mutable std::mutex mu;
   mutable std::condition_variable_any synced_cv;
-  std::map<std::string, json> cache;
+  std::map<std::string, Entry> cache;
   std::string rv;
   bool synced = false;
 
-  // A pending handler call, collected under the lock and run after it is released.
+  // A pending handler call, collected under the lock and run after it is released. `new_object` is the
+  // object as received, `old_object` the cached form.
   struct Delta {
     enum Kind { Add, Update, Delete } kind;
-    json old_object;
-    json new_object;
+    std::shared_ptr<const json> old_object;
+    std::shared_ptr<const json> new_object;
   };
 
   void restart(std::string_view reason) {
@@ -48,74 +57,108 @@ struct Informer::Impl {
     if (metrics.on_watch_restart) metrics.on_watch_restart(reason);
   }
 
+  // What the cache keeps of `full` (shares `full` when there is no transform).
+  std::shared_ptr<const json> cached_form(const std::shared_ptr<const json>& full) const {
+    if (!options.transform) return full;
+    return std::make_shared<const json>(options.transform(*full));
+  }
+
   void dispatch(std::vector<Delta>& deltas) {
     for (auto& d : deltas) {
       try {
         switch (d.kind) {
           case Delta::Add:
-            if (handlers.on_add) handlers.on_add(d.new_object);
+            if (handlers.on_add) handlers.on_add(*d.new_object);
             break;
           case Delta::Update:
-            if (handlers.on_update) handlers.on_update(d.old_object, d.new_object);
+            if (handlers.on_update) handlers.on_update(*d.old_object, *d.new_object);
             break;
           case Delta::Delete:
-            if (handlers.on_delete) handlers.on_delete(d.old_object);
+            if (handlers.on_delete) handlers.on_delete(*d.old_object);
             break;
         }
       } catch (const std::exception& e) {
         log.error("informer handler failed", {{"error", e.what()}});
       }
     }
+    deltas.clear();
   }
 
-  // Full list: replaces the cache and yields only the differences.
+  // Full list, page by page: each page's additions and updates go into the cache and to the handlers
+  // as it arrives (only one page of full objects is ever held), the objects the list no longer has are
+  // deleted once it is complete. Yields only the differences.
   void relist(std::stop_token stop) {
     ListOptions lo;
     lo.label_selector = options.label_selector;
     lo.field_selector = options.field_selector;
     lo.limit = options.page_size;
-    json list = client.list_all(options.resource, options.namespace_name, lo);
-    if (stop.stop_requested()) return;
-    std::map<std::string, json> fresh;
-    for (auto& item : list["items"]) {
-      std::string key = key_of(item);
-      if (key.empty()) continue;
-      fresh.emplace(std::move(key), std::move(item));
-    }
-    std::string list_rv = list.contains("metadata") && list["metadata"].is_object()
-                              ? list["metadata"].value("resourceVersion", "")
-                              : "";
+    std::set<std::string> seen;
+    std::string list_rv;
     std::vector<Delta> deltas;
-    {
-      std::lock_guard lock(mu);
-      for (const auto& [key, old] : cache) {
-        if (!fresh.contains(key)) deltas.push_back({Delta::Delete, old, json()});
+    // Bounded: a server that keeps returning continue tokens cannot keep us here forever.
+    for (int page = 0;; ++page) {
+      if (page >= 100000) throw Error(ErrorKind::Internal, "list did not terminate");
+      json list = client.list(options.resource, options.namespace_name, lo);
+      if (stop.stop_requested()) return;
+      std::string cont;
+      if (auto m = list.find("metadata"); m != list.end() && m->is_object()) {
+        list_rv = m->value("resourceVersion", "");
+        cont = m->value("continue", "");
       }
-      for (const auto& [key, obj] : fresh) {
-        auto it = cache.find(key);
-        if (it == cache.end()) {
-          deltas.push_back({Delta::Add, json(), obj});
-        } else if (rv_of(it->second) != rv_of(obj)) {
-          deltas.push_back({Delta::Update, it->second, obj});
+      if (auto items = list.find("items"); items != list.end() && items->is_array()) {
+        for (auto& item : *items) {
+          std::string key = key_of(item);
+          if (key.empty() || !seen.insert(key).second) continue;
+          auto full = std::make_shared<const json>(std::move(item));
+          std::string item_rv = rv_of(*full);
+          std::lock_guard lock(mu);
+          auto it = cache.find(key);
+          if (it == cache.end()) {
+            cache.emplace(key, Entry{item_rv, cached_form(full)});
+            deltas.push_back({Delta::Add, nullptr, std::move(full)});
+          } else if (it->second.rv != item_rv) {
+            deltas.push_back({Delta::Update, it->second.object, full});
+            it->second = Entry{item_rv, cached_form(full)};
+          }
         }
       }
-      cache = std::move(fresh);
+      list = json();  // the page's full objects live on only in the pending handler calls
+      dispatch(deltas);
+      if (cont.empty()) break;
+      lo.continue_token = cont;
+      lo.resource_version.clear();  // not allowed together with continue
+    }
+    {
+      std::lock_guard lock(mu);
+      for (auto it = cache.begin(); it != cache.end();) {
+        if (seen.contains(it->first)) {
+          ++it;
+          continue;
+        }
+        deltas.push_back({Delta::Delete, it->second.object, nullptr});
+        it = cache.erase(it);
+      }
       rv = list_rv;
+    }
+    const auto changes = deltas.size();
+    dispatch(deltas);
+    {
+      std::lock_guard lock(mu);
       synced = true;
     }
     synced_cv.notify_all();
-    log.debug("listed", {{"changes", std::to_string(deltas.size())}, {"resourceVersion", list_rv}});
-    dispatch(deltas);
+    log.debug("listed", {{"objects", std::to_string(seen.size())}, {"deleted", std::to_string(changes)},
+                         {"resourceVersion", list_rv}});
   }
 
-  void apply(WatchEventType type, const json& object) {
-    const std::string new_rv = rv_of(object);
+  void apply(WatchEventType type, json&& received) {
+    const std::string new_rv = rv_of(received);
     if (type == WatchEventType::Bookmark) {
       std::lock_guard lock(mu);
       if (!new_rv.empty()) rv = new_rv;
       return;
     }
-    const std::string key = key_of(object);
+    const std::string key = key_of(received);
     std::vector<Delta> deltas;
     {
       std::lock_guard lock(mu);
@@ -125,14 +168,17 @@ struct Informer::Impl {
       if (type == WatchEventType::Deleted) {
         if (it == cache.end()) return;
         cache.erase(it);
-        deltas.push_back({Delta::Delete, object, json()});
-      } else if (it == cache.end()) {
-        cache.emplace(key, object);
-        deltas.push_back({Delta::Add, json(), object});
+        deltas.push_back({Delta::Delete, std::make_shared<const json>(std::move(received)), nullptr});
       } else {
-        if (rv_of(it->second) == new_rv) return;  // already seen (replayed after a resume)
-        deltas.push_back({Delta::Update, it->second, object});
-        it->second = object;
+        if (it != cache.end() && it->second.rv == new_rv) return;  // already seen (replayed after a resume)
+        auto full = std::make_shared<const json>(std::move(received));
+        if (it == cache.end()) {
+          cache.emplace(key, Entry{new_rv, cached_form(full)});
+          deltas.push_back({Delta::Add, nullptr, std::move(full)});
+        } else {
+          deltas.push_back({Delta::Update, it->second.object, full});
+          it->second = Entry{new_rv, cached_form(full)};
+        }
       }
     }
     dispatch(deltas);
@@ -171,7 +217,7 @@ struct Informer::Impl {
           ++events;
           failures = 0;
           if (metrics.on_event) metrics.on_event(clock.now());
-          apply(type, obj);
+          apply(type, json(obj));
           return !stop.stop_requested();
         });
         if (stop.stop_requested()) break;
@@ -251,10 +297,9 @@ bool Informer::wait_for_sync(std::stop_token stop, std::optional<std::chrono::mi
 }
 
 std::optional<json> Informer::get(const std::string& key) const {
-  std::lock_guard lock(impl_->mu);
-  auto it = impl_->cache.find(key);
-  if (it == impl_->cache.end()) return std::nullopt;
-  return it->second;
+  auto shared = get_shared(key);
+  if (!shared) return std::nullopt;
+  return *shared;
 }
 
 std::optional<json> Informer::get(const std::string& ns, const std::string& name) const {
@@ -262,10 +307,23 @@ std::optional<json> Informer::get(const std::string& ns, const std::string& name
 }
 
 std::vector<json> Informer::list() const {
-  std::lock_guard lock(impl_->mu);
   std::vector<json> out;
+  for (const auto& o : list_shared()) out.push_back(*o);
+  return out;
+}
+
+std::shared_ptr<const json> Informer::get_shared(const std::string& key) const {
+  std::lock_guard lock(impl_->mu);
+  auto it = impl_->cache.find(key);
+  if (it == impl_->cache.end()) return nullptr;
+  return it->second.object;
+}
+
+std::vector<std::shared_ptr<const json>> Informer::list_shared() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::shared_ptr<const json>> out;
   out.reserve(impl_->cache.size());
-  for (const auto& [k, v] : impl_->cache) out.push_back(v);
+  for (const auto& [k, v] : impl_->cache) out.push_back(v.object);
   return out;
 }
 

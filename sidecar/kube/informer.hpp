@@ -36,10 +36,17 @@ struct InformerOptions {
   int min_watch_timeout_seconds = 300;
   int max_watch_timeout_seconds = 600;
   std::optional<std::chrono::milliseconds> idle_timeout;  // client-side silence limit on a watch
+  // What the cache keeps of each object (client-go's TransformFunc), e.g. only the metadata when a
+  // handler keeps its own decoded form: the cache then costs a few hundred bytes per object instead of
+  // the whole JSON tree. Handlers still see every added/updated object in full; the old object of an
+  // update, a relist's deletions and get()/list() are the transformed form. Empty: keep everything.
+  std::function<nlohmann::json(const nlohmann::json& object)> transform;
 };
 
-// Called on the informer's thread, outside its lock; they receive copies and may call get()/list().
-// Exceptions from handlers are logged and swallowed.
+// Called on the informer's thread, outside its lock; they may call get()/list(). A (re)list hands its
+// additions and updates over page by page, as the pages arrive, and its deletions once it is complete;
+// synced() turns true only after the handlers have seen the whole first list, so caches built by the
+// handlers are complete when the informer says so. Exceptions from handlers are logged and swallowed.
 struct InformerHandlers {
   std::function<void(const nlohmann::json& object)> on_add;
   std::function<void(const nlohmann::json& old_object, const nlohmann::json& new_object)> on_update;
@@ -71,6 +78,9 @@ class Informer {
   std::optional<nlohmann::json> get(const std::string& key) const;
   std::optional<nlohmann::json> get(const std::string& ns, const std::string& name) const;
   std::vector<nlohmann::json> list() const;
+  // The cached objects themselves (immutable, shared): no deep copy per call.
+  std::shared_ptr<const nlohmann::json> get_shared(const std::string& key) const;
+  std::vector<std::shared_ptr<const nlohmann::json>> list_shared() const;
   std::vector<std::string> keys() const;
   std::size_t size() const;
   std::string last_resource_version() const;

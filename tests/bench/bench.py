@@ -672,7 +672,8 @@ class Bench:
         log(f"  synced {mmm(res['synced'])} s, decided {mmm(res['decided'])} s"
             + (f" ({res['ready_at_timeout']} of {n} decided after {decide_timeout} s)" if res["ready_at_timeout"] is not None else "")
             + f", VmRSS {mmm(res['rss'])} MiB")
-        if idle:
+        # Idle CPU only once every certificate is decided (a start still deciding is not idle).
+        if idle and (res["decided"] or n == 0) and res["ready_at_timeout"] is None:
             time.sleep(2)
             c0, w0 = cpu_seconds(p.pid), time.monotonic()
             time.sleep(idle)
@@ -699,7 +700,7 @@ class Bench:
         # The small point shows the footprint once every decision is made (idle CPU needs a finished
         # start); the big one the 10,000.
         self.r["scale"] = [self.scale_point(self.n_scale_small, self.scale_reps, 300, self.idle_secs),
-                           self.scale_point(self.n_scale, self.scale_reps, self.decide_timeout, 0)]
+                           self.scale_point(self.n_scale, self.scale_reps, self.decide_timeout, self.idle_secs)]
 
         log("phase 4b: nothing to manage")
         kdir = self.start_apiserver(0, "apiserver-empty")

@@ -123,16 +123,26 @@ class FakeLister final : public IngressLister {
 class FakeSecretStore final : public SecretStore {
  public:
   std::optional<SecretData> get(const std::string& ns, const std::string& name) override {
+    auto s = get_whole(ns, name);
+    // Like app::SecretCache: facts inspected up front, no data.
+    if (s && serve_inspected) {
+      s->inspected = std::make_shared<const InspectedTls>(inspect_tls(s->data, *serve_inspected));
+      s->data.clear();
+    }
+    return s;
+  }
+  std::optional<SecretData> get_fresh(const std::string& ns, const std::string& name) override {
+    ++fresh_gets;
+    return get_whole(ns, name);
+  }
+  std::optional<SecretData> get_whole(const std::string& ns, const std::string& name) {
     std::lock_guard lock(mu_);
     ++gets;
     auto it = items_.find(ns + "/" + name);
     if (it == items_.end()) return std::nullopt;
     return it->second;
   }
-  std::optional<SecretData> get_fresh(const std::string& ns, const std::string& name) override {
-    ++fresh_gets;
-    return get(ns, name);
-  }
+  const CertificateInspector* serve_inspected = nullptr;
   SecretData create(const SecretData& s) override {
     std::lock_guard lock(mu_);
     ++creates;

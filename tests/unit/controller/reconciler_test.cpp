@@ -416,3 +416,46 @@ TEST_CASE("a managed Secret of the wrong type is reported, not rewritten") {
   REQUIRE(rig.events.count("Skipped") == 1);
   CHECK(rig.events.all().back().message.find("immutable") != std::string::npos);
 }
+
+TEST_CASE("a cached Secret's inspected facts decide, and it is read whole before it is renewed") {
+  Rig rig;
+  rig.lister.upsert(make_ingress("a", {"a.example"}, "a-tls"));
+  rig.reconciler()->reconcile("default/a-tls");
+  REQUIRE(rig.issuer.count() == 1);
+  auto stored = rig.secrets.peek("default/a-tls").value();
+  stored.data["ca.crt"] = "foreign bytes";  // a key someone else added: an update must keep it
+  rig.secrets.put(stored);
+  rig.secrets.serve_inspected = &rig.inspector;
+
+  auto r = rig.reconciler();  // fresh process reading through a facts-only cache
+  auto valid = r->reconcile("default/a-tls");
+  CHECK(rig.issuer.count() == 1);
+  CHECK(rig.secrets.fresh_gets == 0);
+  CHECK(rig.observer.status.at("default/a-tls").ready);
+  REQUIRE(valid.requeue_after);
+  CHECK(*valid.requeue_after == 60 * 24h);
+
+  rig.clock.advance(61 * 24h);  // renewal due
+  r->reconcile("default/a-tls");
+  CHECK(rig.issuer.count() == 2);
+  CHECK(rig.secrets.fresh_gets == 1);
+  CHECK(rig.secrets.updates == 1);
+  auto renewed = rig.secrets.peek("default/a-tls").value();
+  CHECK(renewed.data.at("ca.crt") == "foreign bytes");
+  CHECK(renewed.data.count("tls.key") == 1);
+}
+
+TEST_CASE("inspect_tls reports a missing key or certificate and keeps only the leaf") {
+  FakeInspector inspector;
+  CHECK_FALSE(inspect_tls({{"tls.crt", "x"}}, inspector).present);
+  CHECK_FALSE(inspect_tls({{"tls.key", "x"}}, inspector).present);
+  auto chain = std::string("-----BEGIN CERTIFICATE-----\nFAKE names=a.example nb=0 na=100 key=k alg=ecdsa-p256\n"
+                           "-----END CERTIFICATE-----\n-----BEGIN CERTIFICATE-----\nINTERMEDIATE\n"
+                           "-----END CERTIFICATE-----\n");
+  auto t = inspect_tls({{"tls.crt", chain}, {"tls.key", "\nk\n"}}, inspector);
+  CHECK(t.present);
+  REQUIRE(t.inspection.facts);
+  CHECK(t.inspection.facts->key_matches);
+  CHECK(t.leaf_pem.find("INTERMEDIATE") == std::string::npos);
+  CHECK(t.leaf_pem.find("FAKE names=a.example") != std::string::npos);
+}

@@ -176,8 +176,9 @@ TEST_CASE("Informer relists on 410 and synthesizes only the differences", "[kube
 
   CHECK(api.lists_made() == 2);
   CHECK(api.rvs() == std::vector<std::string>{"10", "20"});
-  CHECK(rec.get() == std::vector<std::string>{"add a@1", "add b@2", "add c@3", "delete b", "update a@1->5",
-                                              "add d@6"});
+  // A relist's additions and updates come page by page, its deletions once the list is complete.
+  CHECK(rec.get() == std::vector<std::string>{"add a@1", "add b@2", "add c@3", "update a@1->5", "add d@6",
+                                              "delete b"});
   CHECK(restarts == std::vector<std::string>{"expired"});
   CHECK(inf.size() == 3);
 }
@@ -262,7 +263,7 @@ TEST_CASE("Informer backs off on failing or empty watches and keeps its cache", 
   CHECK(restarts == std::vector<std::string>{"transport", "transport", "transport", "closed", "closed"});
 }
 
-TEST_CASE("Informer hands out copies and passes selectors", "[kube][informer]") {
+TEST_CASE("Informer hands out copies from get and passes selectors", "[kube][informer]") {
   Api api;
   api.add_list(list_of("10", {obj("a", "1")}));
   kube::Client client(api.http, cfg());
@@ -272,14 +273,12 @@ TEST_CASE("Informer hands out copies and passes selectors", "[kube][informer]") 
   o.field_selector = "metadata.name=a";
   o.namespace_name = "default";
   o.page_size = 50;
-  kube::InformerHandlers h;
-  h.on_add = [](const json& copy) { const_cast<json&>(copy)["mutated"] = true; };  // hostile handler
-  kube::Informer inf(client, o, h, clock, half(), core::Logger::discard());
+  // Handlers get the cached object itself (const, shared: no copy per event); get() copies.
+  kube::Informer inf(client, o, {}, clock, half(), core::Logger::discard());
   std::jthread runner([&](std::stop_token st) { inf.run(st); });
   REQUIRE(api.http.wait_for_requests(2));
   auto got = inf.get("default", "a");
   REQUIRE(got.has_value());
-  CHECK_FALSE(got->contains("mutated"));
   (*got)["metadata"]["name"] = "changed";
   CHECK(inf.get("default/a").value()["metadata"]["name"] == "a");
   CHECK_FALSE(inf.get("default", "missing").has_value());
@@ -357,4 +356,84 @@ TEST_CASE("Informer waits at least the server's Retry-After on 429", "[kube][inf
   CHECK(api.lists_made() == 2);
   runner.request_stop();
   runner.join();
+}
+
+TEST_CASE("Informer caches the transformed form and hands the full object to the handlers", "[kube][informer]") {
+  Api api;
+  auto full = [](const std::string& name, const std::string& rv, const std::string& payload) {
+    auto o = obj(name, rv);
+    o["data"] = {{"big", payload}};
+    return o;
+  };
+  api.add_list(list_of("10", {full("a", "1", "one")}));
+  api.add_watch({line("MODIFIED", full("a", "11", "two")), line("DELETED", full("a", "12", "three"))});
+  kube::Client client(api.http, cfg());
+  core::ManualClock clock;
+  auto o = opts();
+  int transformed = 0;
+  o.transform = [&](const json& in) {
+    ++transformed;
+    return json{{"metadata", in.at("metadata")}};
+  };
+  std::vector<std::string> seen;
+  std::mutex mu;
+  kube::InformerHandlers h;
+  auto payload = [](const json& x) { return x.contains("data") ? x["data"]["big"].get<std::string>() : "-"; };
+  h.on_add = [&](const json& x) {
+    std::lock_guard lock(mu);
+    seen.push_back("add " + payload(x));
+  };
+  h.on_update = [&](const json& a, const json& b) {
+    std::lock_guard lock(mu);
+    seen.push_back("update " + payload(a) + "->" + payload(b));
+  };
+  h.on_delete = [&](const json& x) {
+    std::lock_guard lock(mu);
+    seen.push_back("delete " + payload(x));
+  };
+  kube::Informer inf(client, o, h, clock, half(), core::Logger::discard());
+  std::jthread runner([&](std::stop_token st) { inf.run(st); });
+  REQUIRE(api.http.wait_for_requests(3));
+  runner.request_stop();
+  runner.join();
+  // The cache keeps only the metadata: the old object of the update is the transformed one, the
+  // watch's DELETED event carries the last state as sent.
+  CHECK(seen == std::vector<std::string>{"add one", "update -->two", "delete three"});
+  CHECK(transformed == 2);
+  CHECK(inf.size() == 0);
+}
+
+TEST_CASE("Informer lists page by page and is synced only after the handlers saw every page", "[kube][informer]") {
+  Api api;
+  json first = list_of("7", {obj("a", "1"), obj("b", "2")});
+  first["metadata"]["continue"] = "next";
+  json second = list_of("9", {obj("c", "3")});
+  api.add_list(first);
+  api.add_list(second);
+  kube::Client client(api.http, cfg());
+  core::ManualClock clock;
+  kube::Informer* self = nullptr;
+  std::vector<std::string> log;
+  kube::InformerHandlers h;
+  h.on_add = [&](const json& x) {
+    // A handler already finds its object (and the earlier pages) in the cache, but the informer does not
+    // call itself synced before the last page was handed over.
+    log.push_back(x["metadata"]["name"].get<std::string>() + (self->synced() ? " synced" : "") + " size " +
+                  std::to_string(self->size()));
+  };
+  auto o = opts();
+  o.page_size = 2;
+  kube::Informer inf(client, o, h, clock, half(), core::Logger::discard());
+  self = &inf;
+  std::jthread runner([&](std::stop_token st) { inf.run(st); });
+  REQUIRE(inf.wait_for_sync({}, std::chrono::seconds(30)));
+  CHECK(log == std::vector<std::string>{"a size 2", "b size 2", "c size 3"});
+  REQUIRE(api.http.wait_for_requests(3));
+  runner.request_stop();
+  runner.join();
+  auto reqs = api.http.requests();
+  CHECK(query_of(reqs[1].url)["continue"] == "next");
+  CHECK(api.rvs() == std::vector<std::string>{"9"});
+  CHECK(inf.list_shared().size() == 3);
+  CHECK(inf.get_shared("default/c") != nullptr);
 }

@@ -1,0 +1,120 @@
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <nlohmann/json.hpp>
+
+#include "app/kube_adapters.hpp"
+#include "crypto/encoding.hpp"
+
+using namespace acme_sidecar;
+using nlohmann::json;
+
+namespace {
+
+// Counts inspections; the "certificate" is valid when it contains "good".
+class CountingInspector final : public controller::CertificateInspector {
+ public:
+  controller::Inspection inspect(std::string_view chain, std::string_view key) const override {
+    ++calls;
+    controller::Inspection out;
+    if (chain.find("good") == std::string_view::npos) {
+      out.error = "bad";
+      return out;
+    }
+    core::CertificateFacts f;
+    f.key_matches = key == "key";
+    out.facts = f;
+    return out;
+  }
+  mutable std::atomic<int> calls{0};
+};
+
+json secret(const std::string& name, const std::string& rv, const std::string& crt, bool with_key = true) {
+  json data = {{"tls.crt", crypto::base64_encode(crt)}};
+  if (with_key) data["tls.key"] = crypto::base64_encode(std::string("key"));
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"type", "kubernetes.io/tls"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", "ns"},
+            {"resourceVersion", rv},
+            {"labels", {{"app.kubernetes.io/managed-by", "acme-sidecar"}}},
+            {"annotations", {{"acme-sidecar.io/names", "a.example"}}}}},
+          {"data", data}};
+}
+
+json ingress(const std::string& name, const std::string& rv, const std::string& secret_name) {
+  return {{"apiVersion", "networking.k8s.io/v1"},
+          {"kind", "Ingress"},
+          {"metadata", {{"name", name}, {"namespace", "ns"}, {"resourceVersion", rv}}},
+          {"spec",
+           {{"ingressClassName", "nginx"},
+            {"tls", json::array({{{"hosts", {"a.example"}}, {"secretName", secret_name}}})}}}};
+}
+
+}  // namespace
+
+TEST_CASE("SecretCache keeps metadata and inspected facts, never the PEM bytes") {
+  CountingInspector inspector;
+  app::SecretCache cache(inspector);
+  cache.upsert(secret("a", "1", "-----BEGIN CERTIFICATE-----\ngood\n-----END CERTIFICATE-----\n"));
+  cache.upsert(secret("b", "2", "junk", false));
+  CHECK(inspector.calls == 1);  // b has no key: nothing to inspect
+  CHECK(cache.size() == 2);
+
+  auto a = cache.get("ns", "a");
+  REQUIRE(a);
+  CHECK(a->data.empty());
+  CHECK(a->resource_version == "1");
+  CHECK(a->annotations.at("acme-sidecar.io/names") == "a.example");
+  REQUIRE(a->inspected);
+  CHECK(a->inspected->present);
+  REQUIRE(a->inspected->inspection.facts);
+  CHECK(a->inspected->inspection.facts->key_matches);
+  CHECK(a->inspected->leaf_pem.find("good") != std::string::npos);
+  // Reads share the inspection: no crypto per get.
+  CHECK(cache.get("ns", "a")->inspected == a->inspected);
+  CHECK(inspector.calls == 1);
+
+  auto b = cache.get("ns", "b");
+  REQUIRE(b);
+  REQUIRE(b->inspected);
+  CHECK_FALSE(b->inspected->present);
+
+  cache.upsert(secret("a", "3", "bad"));
+  CHECK(inspector.calls == 2);
+  CHECK(cache.get("ns", "a")->inspected->inspection.error == "bad");
+  cache.erase(json{{"metadata", {{"name", "a"}, {"namespace", "ns"}}}});
+  CHECK_FALSE(cache.get("ns", "a"));
+  CHECK(cache.list().size() == 1);
+}
+
+TEST_CASE("the informer transforms keep only name, namespace and resourceVersion") {
+  auto t = app::SecretCache::metadata_only(secret("a", "7", "good"));
+  CHECK(t == json{{"metadata", {{"name", "a"}, {"namespace", "ns"}, {"resourceVersion", "7"}}}});
+  CHECK(app::InformerIngressLister::metadata_only(ingress("i", "4", "s")) ==
+        json{{"metadata", {{"name", "i"}, {"namespace", "ns"}, {"resourceVersion", "4"}}}});
+}
+
+TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets are looked at too") {
+  app::InformerIngressLister lister(nullptr, core::Logger::discard());
+  auto first = lister.upsert(ingress("i", "1", "old-tls"));
+  CHECK_FALSE(first.before);
+  REQUIRE(first.after);
+  CHECK(first.after->tls.at(0).secret_name == "old-tls");
+
+  auto moved = lister.upsert(ingress("i", "2", "new-tls"));
+  REQUIRE(moved.before);
+  CHECK(moved.before->tls.at(0).secret_name == "old-tls");
+  CHECK(moved.after->tls.at(0).secret_name == "new-tls");
+  CHECK(lister.list_for_secret("ns", "old-tls").empty());
+  CHECK(lister.list_for_secret("ns", "new-tls").size() == 1);
+
+  // A relist's deletion carries only the metadata: the lister still knows what the Ingress pointed at.
+  auto removed = lister.erase(app::InformerIngressLister::metadata_only(ingress("i", "2", "new-tls")));
+  REQUIRE(removed);
+  CHECK(removed->tls.at(0).secret_name == "new-tls");
+  CHECK(lister.size() == 0);
+  CHECK(lister.list_for_secret("ns", "new-tls").empty());
+}
