@@ -206,7 +206,11 @@ std::optional<std::string> AcmeClient::find_account() {
 }
 
 std::string AcmeClient::key_authorization(const std::string& token) {
-  return token + "." + crypto::jwk_thumbprint(account_key());
+  const crypto::PrivateKey& key = account_key();
+  std::lock_guard l(mu_);
+  // The account key never changes once loaded: its thumbprint is computed once.
+  if (account_thumbprint_.empty()) account_thumbprint_ = crypto::jwk_thumbprint(key);
+  return token + "." + account_thumbprint_;
 }
 
 Order AcmeClient::fetch_order(const std::string& order_url) {

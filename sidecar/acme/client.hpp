@@ -147,6 +147,7 @@ class AcmeClient {
   std::mutex mu_;  // guards the cached state below
   std::optional<Directory> directory_;
   std::optional<crypto::PrivateKey> account_key_;
+  std::string account_thumbprint_;  // RFC 7638, of account_key_
   std::string account_url_;
 };
 

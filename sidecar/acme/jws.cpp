@@ -53,8 +53,18 @@ std::string jws_sign(const crypto::PrivateKey& key, std::string_view kid, std::s
   header["url"] = std::string(url);
   std::string protected_b64 = crypto::base64url_encode(header.dump());
   std::string payload_b64 = payload.empty() ? std::string() : crypto::base64url_encode(payload);
-  crypto::Bytes sig = crypto::sign(key, protected_b64 + "." + payload_b64);
-  return flattened(header.dump(), payload, sig, payload.empty());
+  std::string signing_input;
+  signing_input.reserve(protected_b64.size() + 1 + payload_b64.size());
+  signing_input.append(protected_b64).append(1, '.').append(payload_b64);
+  crypto::Bytes sig = crypto::sign(key, signing_input);
+  // Flattened JSON serialization (RFC 7515 §7.2.2), written directly: the parts are base64url, so
+  // nothing needs escaping.
+  std::string sig_b64 = crypto::base64url_encode(crypto::ByteView(sig));
+  std::string out;
+  out.reserve(protected_b64.size() + payload_b64.size() + sig_b64.size() + 48);
+  out.append(R"({"payload":")").append(payload_b64).append(R"(","protected":")").append(protected_b64);
+  out.append(R"(","signature":")").append(sig_b64).append(R"("})");
+  return out;
 }
 
 std::string eab_jws(const crypto::PublicKey& account_key, std::string_view eab_kid, std::string_view hmac_key_b64url,

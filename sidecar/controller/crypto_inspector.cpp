@@ -1,12 +1,61 @@
 #include "controller/crypto_inspector.hpp"
 
 #include "core/error.hpp"
+#include "crypto/encoding.hpp"
 #include "crypto/key.hpp"
+#include "crypto/sign.hpp"
 #include "crypto/x509.hpp"
 
 namespace acme_sidecar::controller {
 
+namespace {
+
+// Length-prefixed so that moving bytes between chain and key cannot produce the same memo key.
+std::string memo_key(std::string_view chain_pem, std::string_view key_pem) {
+  std::string input = std::to_string(chain_pem.size()) + ":";
+  input.append(chain_pem);
+  input.append(key_pem);
+  auto digest = crypto::sha256(crypto::as_bytes(input));
+  return std::string(digest.begin(), digest.end());
+}
+
+}  // namespace
+
 Inspection CryptoInspector::inspect(std::string_view chain_pem, std::string_view key_pem) const {
+  if (capacity_ == 0) return inspect_uncached(chain_pem, key_pem);
+  const std::string key = memo_key(chain_pem, key_pem);
+  {
+    std::lock_guard lock(mu_);
+    auto it = current_.find(key);
+    if (it != current_.end()) {
+      ++hits_;
+      return it->second;
+    }
+    it = previous_.find(key);
+    if (it != previous_.end()) {
+      ++hits_;
+      Inspection out = it->second;
+      current_.emplace(key, std::move(it->second));
+      previous_.erase(it);
+      return out;
+    }
+  }
+  Inspection out = inspect_uncached(chain_pem, key_pem);
+  std::lock_guard lock(mu_);
+  if (current_.size() >= capacity_) {
+    previous_ = std::move(current_);
+    current_.clear();
+  }
+  current_.emplace(key, out);
+  return out;
+}
+
+std::size_t CryptoInspector::memo_hits() const {
+  std::lock_guard lock(mu_);
+  return hits_;
+}
+
+Inspection CryptoInspector::inspect_uncached(std::string_view chain_pem, std::string_view key_pem) {
   Inspection out;
   try {
     auto chain = crypto::parse_pem_chain(chain_pem);

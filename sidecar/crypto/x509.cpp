@@ -259,6 +259,21 @@ std::vector<Certificate> parse_pem_chain(std::string_view text) {
   return chain;
 }
 
+std::string leaf_fingerprint_hex(std::string_view chain_pem) {
+  const auto blocks = detail::parse_pem_blocks(chain_pem);
+  if (blocks.empty()) throw Error(ErrorKind::Parse, "no PEM certificate found");
+  if (blocks.front().label != "CERTIFICATE") {
+    throw Error(ErrorKind::Parse, "expected a CERTIFICATE PEM block, found " + blocks.front().label);
+  }
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  const auto& der = blocks.front().der;
+  if (EVP_Digest(der.data(), der.size(), md, &len, EVP_sha256(), nullptr) != 1) {
+    detail::throw_openssl(ErrorKind::Internal, "certificate digest failed");
+  }
+  return hex_encode(ByteView(md, len));
+}
+
 std::string to_pem_chain(const std::vector<Certificate>& chain) {
   std::string out;
   for (const auto& cert : chain) out += cert.to_pem();

@@ -349,7 +349,8 @@ class Bench:
             "--namespace", "acme-sidecar", "--pod-name", "bench-0", "--no-leader-elect",
             "--ingress-class", "nginx"] + (["--max-concurrent-issuances", str(concurrency)] if concurrency else []) + [
             "--challenge-listen", "127.0.0.1:8089", "--metrics-listen", "127.0.0.1:9402",
-            "--controller-http", "127.0.0.1:80", "--controller-https", "127.0.0.1:443"])
+            "--controller-http", "127.0.0.1:80", "--controller-https", "127.0.0.1:443"] +
+            os.environ.get("ACME_SIDECAR_BENCH_SIDECAR_ARGS", "").split())
         return p, t0, logf
 
     def metrics(self):
@@ -502,7 +503,10 @@ class Bench:
         if not self.a.perf or not shutil.which("perf"):
             return None
         data = os.path.join(self.work, f"perf-{tag}.data")
-        return subprocess.Popen(["perf", "record", "-q", "-F", "499", "-g", "-p", str(pid), "-o", data],
+        # ACME_SIDECAR_BENCH_PERF_CALLGRAPH=dwarf attributes time inside libraries built without frame pointers.
+        cg = os.environ.get("ACME_SIDECAR_BENCH_PERF_CALLGRAPH", "fp")
+        opts = ["-F", "499", "-g"] if cg == "fp" else ["-F", "97", "--call-graph", cg]
+        return subprocess.Popen(["perf", "record", "-q"] + opts + ["-p", str(pid), "-o", data],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def perf_stop(self, proc, tag, what):

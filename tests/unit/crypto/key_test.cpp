@@ -189,3 +189,49 @@ TEST_CASE("a tampered private key is refused", "[crypto][key]") {
   const std::string pem = detail::to_pem("EC PRIVATE KEY", da);
   REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(pem), ErrorKind::Crypto, ErrorKind::Parse);
 }
+
+TEST_CASE("EC keys read through the fast path are the very keys OpenSSL wrote", "[crypto][key]") {
+  for (auto alg : {KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384}) {
+    for (bool traditional : {false, true}) {
+      CAPTURE(to_string(alg), traditional);
+      const PrivateKey key = PrivateKey::generate(alg);
+      const PrivateKey parsed = PrivateKey::from_pem(write_pem(key.native(), traditional));
+      CHECK(parsed.algorithm() == alg);
+      // Same private scalar and public point: the PKCS#8 encodings are byte-identical.
+      CHECK(parsed.to_pkcs8_pem() == key.to_pkcs8_pem());
+      const Bytes sig = sign(parsed, std::string_view("input"));
+      CHECK(verify(key.public_key(), std::string_view("input"), sig));
+    }
+  }
+}
+
+TEST_CASE("an EC key written without its public point still parses", "[crypto][key]") {
+  // OpenSSL's encoder option include-public=0 leaves out [1] publicKey; OpenSSL's own reader (the
+  // fallback) derives it.
+  const PrivateKey key = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  EvpPkeyPtr copy(EVP_PKEY_dup(key.native()));
+  REQUIRE(copy);
+  REQUIRE(EVP_PKEY_set_int_param(copy.get(), "include-public", 0) == 1);
+  const std::string pem = write_pem(copy.get(), false);
+  CHECK(pem.size() < key.to_pkcs8_pem().size());
+  const PrivateKey parsed = PrivateKey::from_pem(pem);
+  CHECK(parsed.public_key() == key.public_key());
+}
+
+TEST_CASE("a PKCS#8 EC key with a foreign public point is refused", "[crypto][key]") {
+  const PrivateKey a = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const PrivateKey b = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  auto der_of = [](const PrivateKey& k) {
+    auto blocks = detail::parse_pem_blocks(k.to_pkcs8_pem());
+    REQUIRE(blocks.size() == 1);
+    return blocks.front().der;
+  };
+  Bytes da = der_of(a);
+  const Bytes db = der_of(b);
+  REQUIRE(da.size() == db.size());
+  std::copy(db.end() - 65, db.end(), da.end() - 65);  // the point is the last 65 bytes
+  REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(detail::to_pem("PRIVATE KEY", da)), ErrorKind::Crypto, ErrorKind::Parse);
+  // Truncated DER is refused too (whichever reader sees it).
+  Bytes cut(da.begin(), da.end() - 10);
+  REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(detail::to_pem("PRIVATE KEY", cut)), ErrorKind::Crypto, ErrorKind::Parse);
+}

@@ -49,6 +49,10 @@ TEST_CASE("inspection of a minted leaf", "[crypto][x509]") {
   CHECK(again == leaf);
   CHECK(again.sha256_fingerprint_hex() == fp);
   CHECK(Certificate::from_der(leaf.to_der()) == leaf);
+  // The fingerprint straight from PEM (no X.509 decoding) is the same, for a chain too.
+  CHECK(leaf_fingerprint_hex(leaf.to_pem() + inter.cert.to_pem()) == fp);
+  CHECK_THROWS_AS(leaf_fingerprint_hex(leaf_key.to_pkcs8_pem() + leaf.to_pem()), acme_sidecar::core::Error);
+  CHECK_THROWS_AS(leaf_fingerprint_hex("no PEM here"), acme_sidecar::core::Error);
 }
 
 TEST_CASE("random serials are positive and 16 bytes", "[crypto][x509]") {

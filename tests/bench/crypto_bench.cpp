@@ -1,0 +1,58 @@
+// bench-crypto [iterations]: CPU cost of the per-certificate crypto steps of one issuance (ECDSA P-256),
+// the same functions production calls: certificate key generation, PKCS#8 PEM out and in, CSR, JWS
+// signing, key authorization, chain parsing and the controller's inspection of tls.crt / tls.key.
+// Prints microseconds per call. No processes, no network: run it directly.
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+
+#include "acme/jws.hpp"
+#include "controller/crypto_inspector.hpp"
+#include "crypto/csr.hpp"
+#include "crypto/jwk.hpp"
+#include "crypto/key.hpp"
+#include "crypto/mint.hpp"
+#include "crypto/x509.hpp"
+
+using namespace acme_sidecar;
+using Clock = std::chrono::steady_clock;
+
+static void measure(const char* what, int n, const std::function<void()>& f) {
+  f();  // warm-up
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) f();
+  double us = std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / n;
+  std::printf("%-52s %9.1f us\n", what, us);
+}
+
+int main(int argc, char** argv) {
+  int n = argc > 1 ? std::atoi(argv[1]) : 2000;
+  auto now = std::chrono::system_clock::now();
+  auto ca_key = crypto::PrivateKey::generate(crypto::KeyAlgorithm::EcdsaP256);
+  auto ca = crypto::make_self_signed(ca_key, {"root.bench.example"}, now, now + std::chrono::hours(24 * 365));
+  auto key = crypto::PrivateKey::generate(crypto::KeyAlgorithm::EcdsaP256);
+  auto account = crypto::PrivateKey::generate(crypto::KeyAlgorithm::EcdsaP256);
+  std::vector<std::string> names{"s1.bench.example"};
+  auto leaf = crypto::issue_certificate(ca_key, ca, key.public_key(), names, now, std::chrono::hours(24 * 90));
+  std::string chain = leaf.to_pem() + ca.to_pem();
+  std::string key_pem = key.to_pkcs8_pem();
+  controller::CryptoInspector inspector;
+  controller::CryptoInspector unmemoized(0);
+
+  measure("PrivateKey::generate(ecdsa-p256)", n, [] { crypto::PrivateKey::generate(crypto::KeyAlgorithm::EcdsaP256); });
+  measure("PrivateKey::to_pkcs8_pem", n, [&] { (void)key.to_pkcs8_pem(); });
+  measure("PrivateKey::from_pem (PKCS#8)", n, [&] { crypto::PrivateKey::from_pem(key_pem); });
+  measure("PrivateKey::public_key", n, [&] { (void)key.public_key(); });
+  measure("jwk_thumbprint(account key)", n, [&] { (void)crypto::jwk_thumbprint(account); });
+  measure("make_csr (1 name)", n, [&] { crypto::make_csr(key, names); });
+  measure("jws_sign (kid, POST-as-GET)", n, [&] {
+    (void)acme::jws_sign(account, "https://ca.example/acct/1", "nonce-nonce-nonce", "https://ca.example/order/1", "");
+  });
+  measure("parse_pem_chain (leaf + CA)", n, [&] { crypto::parse_pem_chain(chain); });
+  measure("key_matches_certificate", n, [&] { (void)crypto::key_matches_certificate(key, leaf); });
+  measure("CryptoInspector::inspect, first time (chain + key)", n, [&] { (void)unmemoized.inspect(chain, key_pem); });
+  measure("CryptoInspector::inspect, same bytes again", n, [&] { (void)inspector.inspect(chain, key_pem); });
+  return 0;
+}
