@@ -1,5 +1,6 @@
 #include "metrics/metrics.hpp"
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <utility>
@@ -10,6 +11,8 @@
 #include <prometheus/gauge.h>
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
+
+#include "metrics/text.hpp"
 
 namespace acme_sidecar::metrics {
 
@@ -46,11 +49,8 @@ std::string status_label(int status) {
 }
 
 struct Metrics::Impl {
-  // The single declaration of every family (names, types, labels): keep metrics/README.md in step.
-  Family<Gauge>& certificate_expiration;
-  Family<Gauge>& certificate_not_before;
-  Family<Gauge>& certificate_renewal;
-  Family<Gauge>& certificate_ready;
+  // The declaration of every family (names, types, labels), with the per-certificate ones in
+  // append_exposition: keep metrics/README.md in step.
   Family<Counter>& issuance_total;
   Family<Histogram>& issuance_duration;
   Family<Counter>& acme_requests;
@@ -62,8 +62,6 @@ struct Metrics::Impl {
   Family<Counter>& kube_watch_restarts;
   Family<Gauge>& kube_watch_last_event;
   Family<Counter>& ingress_invalid_names;
-  Family<Gauge>& served_matches;
-  Family<Gauge>& served_expiration;
   Family<Gauge>& leader;
   Family<Gauge>& managed_certificates;
   Family<Gauge>& build_info;
@@ -74,42 +72,28 @@ struct Metrics::Impl {
   Gauge& leader_series;
   Gauge& managed_series;
 
-  // Bookkeeping for series that must be removed when a certificate stops being managed.
-  struct Served {
-    std::string owner_ns, owner_name;
-    Gauge* matches = nullptr;
-    Gauge* expiration = nullptr;
-  };
+  // Per-certificate and per-host series are plain records rendered straight into the scrape: with
+  // 10,000 certificates, prometheus-cpp series (a label map, a hash entry and a metric object each,
+  // ~50,000 of them) cost ~10 MiB and a scrape copied them all into ClientMetrics before writing.
   struct Cert {
     std::string common_name, issuer;
-    Gauge* expiration = nullptr;
-    Gauge* not_before = nullptr;
-    Gauge* renewal = nullptr;
-    Gauge* ready = nullptr;
+    bool has_times = false;  // set_certificate was called (else only the readiness series exists)
+    bool ready = false;
+    double not_before = 0, not_after = 0, renewal = 0;
   };
-  std::mutex mu;
+  struct Served {
+    std::string owner_ns, owner_name;
+    bool matches = false;
+    std::optional<double> not_after;
+  };
+  mutable std::mutex mu;
   std::map<std::pair<std::string, std::string>, Cert> certs;
   std::map<std::string, Served, std::less<>> served;  // by host
   Gauge* build_info_series = nullptr;
+  prometheus::Registry& registry;
 
   explicit Impl(prometheus::Registry& r)
-      : certificate_expiration(prometheus::BuildGauge()
-                                   .Name(full("certificate_expiration_timestamp_seconds"))
-                                   .Help("Certificate notAfter as a Unix timestamp, per managed Secret.")
-                                   .Register(r)),
-        certificate_not_before(prometheus::BuildGauge()
-                                   .Name(full("certificate_not_before_timestamp_seconds"))
-                                   .Help("Certificate notBefore as a Unix timestamp, per managed Secret.")
-                                   .Register(r)),
-        certificate_renewal(prometheus::BuildGauge()
-                                .Name(full("certificate_renewal_timestamp_seconds"))
-                                .Help("When the sidecar plans to renew the certificate (Unix timestamp).")
-                                .Register(r)),
-        certificate_ready(prometheus::BuildGauge()
-                              .Name(full("certificate_ready"))
-                              .Help("1 when the Secret holds a valid certificate for the desired names.")
-                              .Register(r)),
-        issuance_total(prometheus::BuildCounter()
+      : issuance_total(prometheus::BuildCounter()
                            .Name(full("issuance_total"))
                            .Help("Certificate issuance attempts by result and reason.")
                            .Register(r)),
@@ -153,15 +137,6 @@ struct Metrics::Impl {
                                   .Name(full("ingress_invalid_names_total"))
                                   .Help("Ingress host names that cannot be issued with HTTP-01, by reason.")
                                   .Register(r)),
-        served_matches(prometheus::BuildGauge()
-                           .Name(full("served_certificate_matches_secret"))
-                           .Help("1 when the certificate served by the controller for the host equals "
-                                 "the Secret's.")
-                           .Register(r)),
-        served_expiration(prometheus::BuildGauge()
-                              .Name(full("served_certificate_expiration_timestamp_seconds"))
-                              .Help("notAfter of the certificate the controller serves for the host.")
-                              .Register(r)),
         leader(prometheus::BuildGauge()
                    .Name(full("leader"))
                    .Help("1 while this replica holds the leader Lease.")
@@ -177,7 +152,8 @@ struct Metrics::Impl {
         rate_limited_series(acme_rate_limited.Add({})),
         bad_nonce_series(acme_bad_nonce_retries.Add({})),
         leader_series(leader.Add({})),
-        managed_series(managed_certificates.Add({})) {
+        managed_series(managed_certificates.Add({})),
+        registry(r) {
     for (auto result : kChallengeResults) challenge_requests.Add({{"result", std::string(result)}});
     // Counters exist at 0 from the start: rate()/increase() then see the first issuance, and a
     // failure alert is not fooled by a success series that appears already at 1.
@@ -196,12 +172,6 @@ struct Metrics::Impl {
   Cert& cert(std::string_view ns, std::string_view name) {
     return certs[{std::string(ns), std::string(name)}];
   }
-
-  void drop_served(std::map<std::string, Served, std::less<>>::iterator it) {
-    remove_series(served_matches, it->second.matches);
-    remove_series(served_expiration, it->second.expiration);
-    served.erase(it);
-  }
 };
 
 Metrics::Metrics(prometheus::Registry& registry) : impl_(std::make_unique<Impl>(registry)) {}
@@ -213,52 +183,27 @@ void Metrics::set_certificate(std::string_view ns, std::string_view name, std::s
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
   auto& c = m.cert(ns, name);
-  const prometheus::Labels key{{"secret_namespace", std::string(ns)}, {"secret_name", std::string(name)}};
-  if (c.expiration != nullptr && (c.common_name != common_name || c.issuer != issuer))
-    remove_series(m.certificate_expiration, c.expiration);
-  if (c.expiration == nullptr) {
-    auto labels = key;
-    labels["common_name"] = std::string(common_name);
-    labels["issuer"] = std::string(issuer);
-    c.expiration = &m.certificate_expiration.Add(labels);
-    c.common_name = std::string(common_name);
-    c.issuer = std::string(issuer);
-  }
-  if (c.not_before == nullptr) c.not_before = &m.certificate_not_before.Add(key);
-  if (c.renewal == nullptr) c.renewal = &m.certificate_renewal.Add(key);
-  if (c.ready == nullptr) c.ready = &m.certificate_ready.Add(key);
-  c.expiration->Set(epoch_seconds(not_after));
-  c.not_before->Set(epoch_seconds(not_before));
-  c.renewal->Set(epoch_seconds(renewal_time));
-  c.ready->Set(ready ? 1 : 0);
+  // A changed common_name/issuer simply renders under the new labels: the old series is gone.
+  if (c.common_name != common_name) c.common_name = std::string(common_name);
+  if (c.issuer != issuer) c.issuer = std::string(issuer);
+  c.has_times = true;
+  c.not_before = epoch_seconds(not_before);
+  c.not_after = epoch_seconds(not_after);
+  c.renewal = epoch_seconds(renewal_time);
+  c.ready = ready;
 }
 
 void Metrics::set_certificate_ready(std::string_view ns, std::string_view name, bool ready) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
-  auto& c = m.cert(ns, name);
-  if (c.ready == nullptr)
-    c.ready = &m.certificate_ready.Add({{"secret_namespace", std::string(ns)}, {"secret_name", std::string(name)}});
-  c.ready->Set(ready ? 1 : 0);
+  m.cert(ns, name).ready = ready;
 }
 
 void Metrics::remove_certificate(std::string_view ns, std::string_view name) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
-  auto it = m.certs.find({std::string(ns), std::string(name)});
-  if (it != m.certs.end()) {
-    auto& c = it->second;
-    remove_series(m.certificate_expiration, c.expiration);
-    remove_series(m.certificate_not_before, c.not_before);
-    remove_series(m.certificate_renewal, c.renewal);
-    remove_series(m.certificate_ready, c.ready);
-    m.certs.erase(it);
-  }
-  for (auto s = m.served.begin(); s != m.served.end();) {
-    auto next = std::next(s);
-    if (s->second.owner_ns == ns && s->second.owner_name == name) m.drop_served(s);
-    s = next;
-  }
+  m.certs.erase({std::string(ns), std::string(name)});
+  std::erase_if(m.served, [&](const auto& s) { return s.second.owner_ns == ns && s.second.owner_name == name; });
 }
 
 void Metrics::issuance(std::string_view result, std::string_view reason, Seconds duration) {
@@ -310,31 +255,19 @@ void Metrics::served_certificate(std::string_view ns, std::string_view name, std
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
   auto it = m.served.find(host);
-  if (it != m.served.end() && (it->second.owner_ns != ns || it->second.owner_name != name)) {
-    // The host moved to another Secret: its old series must not linger under the old labels.
-    m.drop_served(it);
-    it = m.served.end();
-  }
-  if (it == m.served.end()) {
-    it = m.served.emplace(std::string(host), Impl::Served{std::string(ns), std::string(name)}).first;
-    it->second.matches = &m.served_matches.Add(
-        {{"secret_namespace", std::string(ns)}, {"secret_name", std::string(name)}, {"host", std::string(host)}});
-  }
-  it->second.matches->Set(matches ? 1 : 0);
-  if (served_not_after) {
-    if (it->second.expiration == nullptr)
-      it->second.expiration = &m.served_expiration.Add({{"host", std::string(host)}});
-    it->second.expiration->Set(epoch_seconds(*served_not_after));
-  } else {
-    remove_series(m.served_expiration, it->second.expiration);
-  }
+  if (it == m.served.end()) it = m.served.emplace(std::string(host), Impl::Served{}).first;
+  // A host that moved to another Secret renders under the new owner only: no stale series.
+  auto& s = it->second;
+  if (s.owner_ns != ns) s.owner_ns = std::string(ns);
+  if (s.owner_name != name) s.owner_name = std::string(name);
+  s.matches = matches;
+  s.not_after = served_not_after ? std::optional<double>(epoch_seconds(*served_not_after)) : std::nullopt;
 }
 
 void Metrics::remove_served_host(std::string_view host) {
   auto& m = *impl_;
   std::lock_guard lock(m.mu);
-  auto it = m.served.find(host);
-  if (it != m.served.end()) m.drop_served(it);
+  if (auto it = m.served.find(host); it != m.served.end()) m.served.erase(it);
 }
 
 void Metrics::leader(bool is_leader) { impl_->leader_series.Set(is_leader ? 1 : 0); }
@@ -347,6 +280,66 @@ void Metrics::build_info(std::string_view version, std::string_view revision) {
   m.build_info_series =
       &m.build_info.Add({{"version", std::string(version)}, {"revision", std::string(revision)}});
   m.build_info_series->Set(1);
+}
+
+void Metrics::append_exposition(std::string& out) const {
+  // prometheus-cpp's families first: Collect() takes only its own per-family locks.
+  append_text(out, impl_->registry.Collect());
+  const auto& m = *impl_;
+  std::lock_guard lock(m.mu);  // held while ~100 bytes per certificate are written: milliseconds at 10,000
+  auto family = [&](std::string_view suffix, std::string_view help, auto&& each) {
+    auto name = full(suffix);
+    auto header_at = out.size();
+    append_family_header(out, name, help, "gauge");
+    auto samples_at = out.size();
+    each(name);
+    if (out.size() == samples_at) out.resize(header_at);  // as TextSerializer: no series, no family
+  };
+  family("certificate_expiration_timestamp_seconds", "Certificate notAfter as a Unix timestamp, per managed Secret.",
+         [&](const std::string& name) {
+           for (const auto& [k, c] : m.certs)
+             if (c.has_times)
+               append_series(out, name,
+                             {{"common_name", c.common_name}, {"issuer", c.issuer}, {"secret_name", k.second},
+                              {"secret_namespace", k.first}},
+                             c.not_after);
+         });
+  family("certificate_not_before_timestamp_seconds", "Certificate notBefore as a Unix timestamp, per managed Secret.",
+         [&](const std::string& name) {
+           for (const auto& [k, c] : m.certs)
+             if (c.has_times)
+               append_series(out, name, {{"secret_name", k.second}, {"secret_namespace", k.first}}, c.not_before);
+         });
+  family("certificate_renewal_timestamp_seconds", "When the sidecar plans to renew the certificate (Unix timestamp).",
+         [&](const std::string& name) {
+           for (const auto& [k, c] : m.certs)
+             if (c.has_times)
+               append_series(out, name, {{"secret_name", k.second}, {"secret_namespace", k.first}}, c.renewal);
+         });
+  family("certificate_ready", "1 when the Secret holds a valid certificate for the desired names.",
+         [&](const std::string& name) {
+           for (const auto& [k, c] : m.certs)
+             append_series(out, name, {{"secret_name", k.second}, {"secret_namespace", k.first}}, c.ready ? 1 : 0);
+         });
+  family("served_certificate_matches_secret",
+         "1 when the certificate served by the controller for the host equals the Secret's.",
+         [&](const std::string& name) {
+           for (const auto& [host, s] : m.served)
+             append_series(out, name,
+                           {{"host", host}, {"secret_name", s.owner_name}, {"secret_namespace", s.owner_ns}},
+                           s.matches ? 1 : 0);
+         });
+  family("served_certificate_expiration_timestamp_seconds",
+         "notAfter of the certificate the controller serves for the host.", [&](const std::string& name) {
+           for (const auto& [host, s] : m.served)
+             if (s.not_after) append_series(out, name, {{"host", host}}, *s.not_after);
+         });
+}
+
+std::string Metrics::exposition() const {
+  std::string out;
+  append_exposition(out);
+  return out;
 }
 
 }  // namespace acme_sidecar::metrics

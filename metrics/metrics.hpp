@@ -1,8 +1,8 @@
 #pragma once
 // Every metric family of acme-sidecar, declared in one place (metrics.cpp) and documented in
 // metrics/README.md (a unit test keeps the two equal). The registry is created by main and passed
-// in: no global registry. prometheus-cpp is internally synchronised; our own lock only guards the
-// bookkeeping of per-certificate series and is never held by a scrape.
+// in: no global registry. prometheus-cpp is internally synchronised; our own lock guards the
+// per-certificate records and is held by a scrape only while it writes them.
 //
 // Label values are bounded: every enumerated label is checked against a fixed set below and
 // anything else is recorded as "other".
@@ -105,6 +105,12 @@ class Metrics {
   void leader(bool is_leader);
   void managed_certificates(std::size_t n);
   void build_info(std::string_view version, std::string_view revision);
+
+  // --- exposition ---
+  // Appends every family in text format 0.0.4: the registry's, then the per-certificate and per-host
+  // ones, which are kept as plain records instead of prometheus-cpp series (see metrics.cpp).
+  void append_exposition(std::string& out) const;
+  std::string exposition() const;
 
  private:
   struct Impl;

@@ -62,7 +62,7 @@ std::string render_readiness(const std::vector<ReadinessCheck>& checks, bool& re
 }
 
 struct Server::Impl {
-  const prometheus::Collectable& registry;
+  Exposition exposition;
   ServerOptions options;
   HostPort bound;
   httplib::Server http;
@@ -70,15 +70,13 @@ struct Server::Impl {
   bool stopped = false;
   std::atomic<std::size_t> last_size{4096};
 
-  Impl(const prometheus::Collectable& r, ServerOptions o) : registry(r), options(std::move(o)) {}
+  Impl(Exposition e, ServerOptions o) : exposition(std::move(e)), options(std::move(o)) {}
 
   void routes() {
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
-      // Collect() only takes prometheus-cpp's own per-family locks: a scrape never waits on ours.
-      auto families = registry.Collect();
       std::string out;
       out.reserve(last_size);  // one allocation for a body of the usual size
-      append_text(out, families);
+      exposition(out);
       last_size = out.size() + out.size() / 8;
       res.set_content(std::move(out), "text/plain; version=0.0.4; charset=utf-8");
     });
@@ -107,7 +105,10 @@ struct Server::Impl {
 };
 
 Server::Server(const prometheus::Collectable& registry, ServerOptions options)
-    : impl_(std::make_unique<Impl>(registry, std::move(options))) {
+    : Server([&registry](std::string& out) { append_text(out, registry.Collect()); }, std::move(options)) {}
+
+Server::Server(Exposition exposition, ServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(exposition), std::move(options))) {
   auto& m = *impl_;
   auto where = parse_listen_address(m.options.listen);
   auto threads = m.options.threads == 0 ? std::size_t{1} : m.options.threads;

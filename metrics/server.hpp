@@ -46,10 +46,15 @@ struct ServerOptions {
 // Renders a readiness report the way the Kubernetes API server does: "[+]name ok" / "[-]name failed: detail".
 std::string render_readiness(const std::vector<ReadinessCheck>& checks, bool& ready);
 
+// Writes the whole /metrics body (e.g. Metrics::append_exposition). Called on a server thread per scrape.
+using Exposition = std::function<void(std::string& out)>;
+
 class Server {
  public:
   // Binds immediately (throws core::Error(Config) on a bad address, Transport when the bind fails) and
-  // serves on a background thread until destroyed. `registry` must outlive the server.
+  // serves on a background thread until destroyed. What `exposition` reads must outlive the server.
+  Server(Exposition exposition, ServerOptions options);
+  // Serves exactly the registry's families.
   Server(const prometheus::Collectable& registry, ServerOptions options);
   ~Server();
   Server(const Server&) = delete;

@@ -26,7 +26,7 @@ void append_uint(std::string& out, std::uint64_t v) {
   out.append(buf, r.ptr);
 }
 
-void append_escaped(std::string& out, const std::string& value, bool quotes) {
+void append_escaped(std::string& out, std::string_view value, bool quotes) {
   for (char c : value) {
     switch (c) {
       case '\\':
@@ -105,6 +105,38 @@ const char* type_name(prometheus::MetricType t) {
 }
 
 }  // namespace
+
+void append_family_header(std::string& out, std::string_view name, std::string_view help, std::string_view type) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  append_escaped(out, help, false);
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+void append_series(std::string& out, std::string_view name, std::initializer_list<Label> labels, double value) {
+  out += name;
+  if (labels.size() != 0) {
+    out += '{';
+    bool first = true;
+    for (const auto& [k, v] : labels) {
+      if (!first) out += ',';
+      first = false;
+      out += k;
+      out += "=\"";
+      append_escaped(out, v, true);
+      out += '"';
+    }
+    out += '}';
+  }
+  out += ' ';
+  append_double(out, value);
+  out += '\n';
+}
 
 void append_text(std::string& out, const std::vector<prometheus::MetricFamily>& families) {
   for (const auto& f : families) {

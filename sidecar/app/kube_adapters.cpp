@@ -24,22 +24,8 @@ json secret_to_json(const controller::SecretData& secret) { return controller::e
 
 // --- Secrets --------------------------------------------------------------------------------------
 
-namespace {
-// The informers' caches keep name, namespace and resourceVersion: enough to tell versions apart and
-// to key deletions; the decoded forms live in the SecretCache / InformerIngressLister.
-json metadata_of(const json& object) {
-  json meta = json::object();
-  if (auto m = object.find("metadata"); m != object.end() && m->is_object()) {
-    for (const char* field : {"name", "namespace", "resourceVersion"})
-      if (auto f = m->find(field); f != m->end()) meta[field] = *f;
-  }
-  return json{{"metadata", std::move(meta)}};
-}
-}  // namespace
 
 SecretCache::SecretCache(const controller::CertificateInspector& inspector) : inspector_(inspector) {}
-
-json SecretCache::metadata_only(const json& object) { return metadata_of(object); }
 
 void SecretCache::upsert(const json& object) {
   auto secret = secret_from_json(object);
@@ -323,8 +309,6 @@ void KubeChallengeStore::clean_stale(core::TimePoint now, core::Duration max_age
 InformerIngressLister::InformerIngressLister(const kube::Informer* classes, core::Logger log)
     : classes_(classes), log_(std::move(log)) {}
 
-json InformerIngressLister::metadata_only(const json& object) { return metadata_of(object); }
-
 InformerIngressLister::Change InformerIngressLister::upsert(const json& object) {
   auto decoded = controller::decode_ingress(object);
   auto& view = decoded.value;
@@ -395,6 +379,15 @@ std::vector<core::IngressView> InformerIngressLister::list_for_secret(std::strin
   std::vector<core::IngressView> out;
   for (const auto& k : keys)
     if (auto it = by_key_.find(k); it != by_key_.end()) out.push_back(it->second);
+  return out;
+}
+
+std::vector<std::string> InformerIngressLister::secret_keys() const {
+  std::shared_lock lock(mu_);
+  std::vector<std::string> out;
+  out.reserve(by_secret_.size());
+  for (const auto& [key, ingresses] : by_secret_)
+    if (!ingresses.empty()) out.push_back(key);
   return out;
 }
 

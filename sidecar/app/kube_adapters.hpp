@@ -44,8 +44,6 @@ class SecretCache {
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
   std::vector<controller::SecretData> list() const;
   std::size_t size() const;
-  // Informer transform for this cache's informer: its own cache then keeps only the metadata.
-  static nlohmann::json metadata_only(const nlohmann::json& object);
 
  private:
   const controller::CertificateInspector& inspector_;
@@ -149,12 +147,10 @@ class InformerIngressLister final : public controller::IngressLister {
   };
   Change upsert(const nlohmann::json& ingress);
   std::optional<core::IngressView> erase(const nlohmann::json& ingress);  // the removed view
-  // Informer transform for the Ingress informer: the lister keeps the decoded views, the informer only
-  // what it needs to tell versions apart.
-  static nlohmann::json metadata_only(const nlohmann::json& object);
   std::vector<core::IngressView> list(std::string_view namespace_name) const override;
   std::vector<core::IngressView> list_for_secret(std::string_view namespace_name,
                                                  std::string_view secret_name) const override;
+  std::vector<std::string> secret_keys() const override;
   std::vector<core::IngressClassView> classes() const override;
   std::size_t size() const;
 

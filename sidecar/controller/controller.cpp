@@ -35,10 +35,15 @@ void Controller::enqueue_ingress(const core::IngressView& ingress) {
 
 void Controller::rescan() {
   try {
-    auto keys = reconciler_.keys_to_scan();
-    for (const auto& key : keys) queue_.add(key);
-    if (observer_) observer_->managed_certificates(reconciler_.desired_count());
-    log_.debug("rescan", {{"keys", std::to_string(keys.size())}});
+    auto scan = reconciler_.scan();
+    for (const auto& key : scan.keys) queue_.add(key);
+    // Armed after the keys are queued, so a worker cannot see an empty queue half-way through adding them.
+    if (config_.after_rescan_drained) {
+      drain_pending_ = true;
+      notify_if_drained();
+    }
+    if (observer_) observer_->managed_certificates(scan.desired);
+    log_.debug("rescan", {{"keys", std::to_string(scan.keys.size())}});
   } catch (const std::exception& e) {
     log_.error("rescan failed", {{"error", e.what()}});
   }
@@ -65,7 +70,13 @@ void Controller::worker(std::stop_token stop) {
     }
     process(*key, stop);
     queue_.done(*key);
+    notify_if_drained();
   }
+}
+
+void Controller::notify_if_drained() {
+  if (drain_pending_ && queue_.len() == 0 && queue_.processing() == 0 && drain_pending_.exchange(false))
+    config_.after_rescan_drained();
 }
 
 void Controller::process(const std::string& key, std::stop_token stop) {

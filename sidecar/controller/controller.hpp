@@ -3,6 +3,8 @@
 // workers reconcile them; this loop alone decides forget / retry-with-backoff / requeue-at-renewal.
 // One broken certificate never blocks the others: each key backs off on its own.
 #include <cstddef>
+#include <atomic>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <stop_token>
@@ -19,6 +21,8 @@ struct ControllerConfig {
   std::size_t max_concurrent_issuances = 4;  // --max-concurrent-issuances (= worker count)
   core::Duration rescan_interval = std::chrono::hours(1);  // --rescan-interval
   core::BackoffPolicy failure_backoff = core::BackoffPolicy::parse("1m,10m,100m,24h");  // --failure-backoff
+  // Called on a worker once the queue is empty and idle after a rescan's burst (at most once per rescan).
+  std::function<void()> after_rescan_drained;
 };
 
 class Controller {
@@ -45,6 +49,7 @@ class Controller {
  private:
   void worker(std::stop_token stop);
   void process(const std::string& key, std::stop_token stop);
+  void notify_if_drained();
 
   Reconciler& reconciler_;
   core::Clock& clock_;
@@ -55,6 +60,7 @@ class Controller {
 
   std::mutex mu_;
   std::map<std::string, core::TimePoint> backoff_until_;  // keys in failure backoff
+  std::atomic<bool> drain_pending_{false};               // a rescan's burst has not drained yet
 };
 
 }  // namespace acme_sidecar::controller

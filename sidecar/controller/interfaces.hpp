@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <stop_token>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +37,14 @@ class IngressLister {
       if (wanted) out.push_back(std::move(ing));
     }
     return out;
+  }
+  // "namespace/secret" of every TLS entry that names a Secret, each once: what a rescan visits. An indexed
+  // lister answers from its index instead of copying every Ingress.
+  virtual std::vector<std::string> secret_keys() const {
+    std::set<std::string> keys;
+    for (const auto& ing : list(""))
+      for (auto& k : core::certificate_keys(ing)) keys.insert(std::move(k));
+    return {keys.begin(), keys.end()};
   }
   // Cached IngressClasses (to learn whether ours is the default). Empty when not watched.
   virtual std::vector<core::IngressClassView> classes() const { return {}; }

@@ -92,17 +92,20 @@ core::DesiredConfig Reconciler::desired_config() const {
   return cfg;
 }
 
-std::set<std::string> Reconciler::keys_to_scan() const {
-  auto state = core::desired_certificates(deps_.ingresses.list(""), desired_config());
-  std::set<std::string> keys;
-  for (const auto& [k, _] : state.certificates) keys.insert(k);
+Reconciler::Scan Reconciler::scan() const {
+  Scan out;
+  const auto cfg = desired_config();
+  for (const auto& key : deps_.ingresses.secret_keys()) {
+    auto parts = core::split_key(key);
+    if (!parts) continue;
+    auto state = core::desired_certificates(deps_.ingresses.list_for_secret(parts->first, parts->second), cfg);
+    if (state.certificates.count(key) == 0) continue;  // e.g. only Ingresses of another class name it
+    out.keys.insert(key);
+    ++out.desired;
+  }
   std::lock_guard lock(mu_);
-  keys.insert(reported_.begin(), reported_.end());
-  return keys;
-}
-
-std::size_t Reconciler::desired_count() const {
-  return core::desired_certificates(deps_.ingresses.list(""), desired_config()).certificates.size();
+  out.keys.insert(reported_.begin(), reported_.end());
+  return out;
 }
 
 bool Reconciler::emit_once(const std::string& cert_key, const core::IngressRef& ref, EventType type,

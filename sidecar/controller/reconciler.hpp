@@ -60,9 +60,13 @@ class Reconciler {
   // Safe to call concurrently for distinct keys.
   Result reconcile(const std::string& key, const ReconcileOptions& options = {}, std::stop_token stop = {});
 
-  // Keys of every desired certificate in the cache (for the periodic rescan), plus keys reported before.
-  std::set<std::string> keys_to_scan() const;
-  std::size_t desired_count() const;
+  struct Scan {
+    std::set<std::string> keys;  // every desired certificate in the cache, plus keys reported before
+    std::size_t desired = 0;     // how many certificates are desired
+  };
+  // For the periodic rescan. Decides one Secret at a time from the lister's index: the desired state of
+  // 10,000 Ingresses computed at once held ~14 MiB just to be counted.
+  Scan scan() const;
   const ReconcilerConfig& config() const { return config_; }
 
  private:

@@ -57,10 +57,25 @@ struct Informer::Impl {
     if (metrics.on_watch_restart) metrics.on_watch_restart(reason);
   }
 
-  // What the cache keeps of `full` (shares `full` when there is no transform).
+  // What the cache keeps of `full` (shares `full` when there is no transform; nothing when keys_only).
   std::shared_ptr<const json> cached_form(const std::shared_ptr<const json>& full) const {
+    if (options.keys_only) return nullptr;
     if (!options.transform) return full;
     return std::make_shared<const json>(options.transform(*full));
+  }
+
+  // The cached object, or for keys_only its metadata stub.
+  static std::shared_ptr<const json> object_of(const std::string& key, const Entry& e) {
+    if (e.object) return e.object;
+    json meta = json::object();
+    if (auto slash = key.find('/'); slash != std::string::npos) {
+      meta["namespace"] = key.substr(0, slash);
+      meta["name"] = key.substr(slash + 1);
+    } else {
+      meta["name"] = key;
+    }
+    meta["resourceVersion"] = e.rv;
+    return std::make_shared<const json>(json{{"metadata", std::move(meta)}});
   }
 
   void dispatch(std::vector<Delta>& deltas) {
@@ -117,7 +132,7 @@ struct Informer::Impl {
             cache.emplace(key, Entry{item_rv, cached_form(full)});
             deltas.push_back({Delta::Add, nullptr, std::move(full)});
           } else if (it->second.rv != item_rv) {
-            deltas.push_back({Delta::Update, it->second.object, full});
+            deltas.push_back({Delta::Update, object_of(key, it->second), full});
             it->second = Entry{item_rv, cached_form(full)};
           }
         }
@@ -135,7 +150,7 @@ struct Informer::Impl {
           ++it;
           continue;
         }
-        deltas.push_back({Delta::Delete, it->second.object, nullptr});
+        deltas.push_back({Delta::Delete, object_of(it->first, it->second), nullptr});
         it = cache.erase(it);
       }
       rv = list_rv;
@@ -176,7 +191,7 @@ struct Informer::Impl {
           cache.emplace(key, Entry{new_rv, cached_form(full)});
           deltas.push_back({Delta::Add, nullptr, std::move(full)});
         } else {
-          deltas.push_back({Delta::Update, it->second.object, full});
+          deltas.push_back({Delta::Update, object_of(key, it->second), full});
           it->second = Entry{new_rv, cached_form(full)};
         }
       }
@@ -316,14 +331,14 @@ std::shared_ptr<const json> Informer::get_shared(const std::string& key) const {
   std::lock_guard lock(impl_->mu);
   auto it = impl_->cache.find(key);
   if (it == impl_->cache.end()) return nullptr;
-  return it->second.object;
+  return Impl::object_of(key, it->second);
 }
 
 std::vector<std::shared_ptr<const json>> Informer::list_shared() const {
   std::lock_guard lock(impl_->mu);
   std::vector<std::shared_ptr<const json>> out;
   out.reserve(impl_->cache.size());
-  for (const auto& [k, v] : impl_->cache) out.push_back(v.object);
+  for (const auto& [k, v] : impl_->cache) out.push_back(Impl::object_of(k, v));
   return out;
 }
 

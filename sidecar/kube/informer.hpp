@@ -41,6 +41,11 @@ struct InformerOptions {
   // the whole JSON tree. Handlers still see every added/updated object in full; the old object of an
   // update, a relist's deletions and get()/list() are the transformed form. Empty: keep everything.
   std::function<nlohmann::json(const nlohmann::json& object)> transform;
+  // Keep nothing but each object's key and resourceVersion (~100 bytes instead of a JSON tree of a few
+  // hundred), for handlers that keep their own decoded form. The old object of an update, a relist's
+  // deletions and get()/list() are then stubs {"metadata":{name, namespace, resourceVersion}} built on
+  // demand. Overrides `transform`.
+  bool keys_only = false;
 };
 
 // Called on the informer's thread, outside its lock; they may call get()/list(). A (re)list hands its

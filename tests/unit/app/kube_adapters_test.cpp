@@ -90,13 +90,6 @@ TEST_CASE("SecretCache keeps metadata and inspected facts, never the PEM bytes")
   CHECK(cache.list().size() == 1);
 }
 
-TEST_CASE("the informer transforms keep only name, namespace and resourceVersion") {
-  auto t = app::SecretCache::metadata_only(secret("a", "7", "good"));
-  CHECK(t == json{{"metadata", {{"name", "a"}, {"namespace", "ns"}, {"resourceVersion", "7"}}}});
-  CHECK(app::InformerIngressLister::metadata_only(ingress("i", "4", "s")) ==
-        json{{"metadata", {{"name", "i"}, {"namespace", "ns"}, {"resourceVersion", "4"}}}});
-}
-
 TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets are looked at too") {
   app::InformerIngressLister lister(nullptr, core::Logger::discard());
   auto first = lister.upsert(ingress("i", "1", "old-tls"));
@@ -111,10 +104,24 @@ TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets 
   CHECK(lister.list_for_secret("ns", "old-tls").empty());
   CHECK(lister.list_for_secret("ns", "new-tls").size() == 1);
 
-  // A relist's deletion carries only the metadata: the lister still knows what the Ingress pointed at.
-  auto removed = lister.erase(app::InformerIngressLister::metadata_only(ingress("i", "2", "new-tls")));
+  // A relist's deletion carries only the metadata (the informer keeps keys only): the lister still knows
+  // what the Ingress pointed at.
+  auto removed = lister.erase(json{{"metadata", {{"name", "i"}, {"namespace", "ns"}, {"resourceVersion", "2"}}}});
   REQUIRE(removed);
   CHECK(removed->tls.at(0).secret_name == "new-tls");
   CHECK(lister.size() == 0);
   CHECK(lister.list_for_secret("ns", "new-tls").empty());
+}
+
+TEST_CASE("InformerIngressLister::secret_keys follows its index, each Secret once") {
+  app::InformerIngressLister lister(nullptr, core::Logger::discard());
+  lister.upsert(ingress("a", "1", "shared-tls"));
+  lister.upsert(ingress("b", "1", "shared-tls"));
+  lister.upsert(ingress("c", "1", "own-tls"));
+  CHECK(lister.secret_keys() == std::vector<std::string>{"ns/own-tls", "ns/shared-tls"});
+  lister.upsert(ingress("c", "2", "moved-tls"));
+  lister.erase(ingress("a", "1", "shared-tls"));
+  CHECK(lister.secret_keys() == std::vector<std::string>{"ns/moved-tls", "ns/shared-tls"});
+  lister.erase(ingress("b", "1", "shared-tls"));
+  CHECK(lister.secret_keys() == std::vector<std::string>{"ns/moved-tls"});
 }

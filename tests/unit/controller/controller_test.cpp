@@ -255,3 +255,29 @@ TEST_CASE("stopping the controller cancels an issuance in flight and returns") {
   running.reset();
   CHECK_FALSE(rig.secrets.peek("default/tls"));
 }
+
+TEST_CASE("after_rescan_drained runs once per rescan, after the last key of its burst") {
+  Rig rig;
+  for (int i = 0; i < 6; ++i) {
+    auto n = std::to_string(i);
+    rig.lister.upsert(make_ingress("i" + n, {"h" + n + ".example"}, "tls-" + n));
+  }
+  auto cfg = config(3);
+  std::atomic<int> drained{0};
+  std::atomic<std::size_t> secrets_when_drained{0};
+  cfg.after_rescan_drained = [&] {
+    secrets_when_drained = rig.secrets.size();
+    ++drained;
+  };
+  Running run(rig, std::move(cfg));
+  REQUIRE(eventually([&] { return drained.load() == 1; }));
+  CHECK(secrets_when_drained == 6);  // not before every key of the burst was done
+  run.settle();
+  // Keys enqueued by events (no rescan) do not trigger it again …
+  run.controller->enqueue("default/tls-0");
+  run.settle();
+  CHECK(drained == 1);
+  // … a rescan does.
+  run.controller->rescan();
+  REQUIRE(eventually([&] { return drained.load() == 2; }));
+}

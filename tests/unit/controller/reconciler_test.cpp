@@ -319,12 +319,12 @@ TEST_CASE("a key no Ingress wants any more is reported removed and its Secret st
   auto r = rig.reconciler();
   r->reconcile("default/tls");
   rig.lister.remove("default", "web");
-  CHECK(r->keys_to_scan() == std::set<std::string>{"default/tls"});  // still visited once more
+  CHECK(r->scan().keys == std::set<std::string>{"default/tls"});  // still visited once more
   auto result = r->reconcile("default/tls");
   CHECK_FALSE(result.requeue_after);
   CHECK(rig.observer.removed == std::vector<std::string>{"default/tls"});
   CHECK(rig.secrets.peek("default/tls").has_value());
-  CHECK(r->keys_to_scan().empty());
+  CHECK(r->scan().keys.empty());
 }
 
 TEST_CASE("Ingresses of another class or opted out are ignored") {
@@ -343,6 +343,25 @@ TEST_CASE("Ingresses of another class or opted out are ignored") {
   rig.lister.set_classes({{"nginx", "k8s.io/ingress-nginx", true}});
   r->reconcile("default/tls");
   CHECK(rig.issuer.count() == 1);
+}
+
+TEST_CASE("scan: desired certificates counted one Secret at a time, other classes left out") {
+  Rig rig;
+  rig.lister.upsert(make_ingress("web", {"a.example"}, "shared-tls"));
+  rig.lister.upsert(make_ingress("api", {"b.example"}, "shared-tls"));  // same Secret: one certificate
+  auto two = make_ingress("two", {"c.example"}, "c-tls", "other-ns");
+  two.tls.push_back({{"d.example"}, "d-tls"});
+  rig.lister.upsert(two);
+  auto foreign = make_ingress("foreign", {"e.example"}, "e-tls");
+  foreign.ingress_class_name = "traefik";
+  rig.lister.upsert(foreign);
+  auto r = rig.reconciler();
+  auto scan = r->scan();
+  CHECK(scan.desired == 3);
+  CHECK(scan.keys == std::set<std::string>{"default/shared-tls", "other-ns/c-tls", "other-ns/d-tls"});
+  // The generic lister (no index) gives the same answer through its default secret_keys().
+  CHECK(rig.lister.IngressLister::secret_keys() ==
+        std::vector<std::string>{"default/e-tls", "default/shared-tls", "other-ns/c-tls", "other-ns/d-tls"});
 }
 
 TEST_CASE("malformed keys are an Invalid error") {

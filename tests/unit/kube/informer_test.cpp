@@ -183,6 +183,55 @@ TEST_CASE("Informer relists on 410 and synthesizes only the differences", "[kube
   CHECK(inf.size() == 3);
 }
 
+TEST_CASE("Informer with keys_only keeps key and resourceVersion and hands out metadata stubs", "[kube][informer]") {
+  Api api;
+  auto big = [](const std::string& name, const std::string& rv) {
+    auto o = obj(name, rv);
+    o["data"] = {{"big", std::string(1000, 'x')}};
+    o["metadata"]["labels"] = {{"l", "v"}};
+    return o;
+  };
+  api.add_list(list_of("10", {big("a", "1"), big("b", "2")}));
+  api.add_list(list_of("20", {big("a", "5")}));
+  api.add_watch({line("ERROR", status_body(410, "Expired", "too old"))});
+  kube::Client client(api.http, cfg());
+  core::ManualClock clock;
+  auto o = opts();
+  o.keys_only = true;
+  o.transform = [](const json&) -> json { FAIL("keys_only overrides transform"); return {}; };
+  std::vector<json> olds, deleted;
+  std::vector<bool> full_seen;
+  std::mutex mu;
+  kube::InformerHandlers h;
+  h.on_add = [&](const json& x) {
+    std::lock_guard lock(mu);
+    full_seen.push_back(x.contains("data"));
+  };
+  h.on_update = [&](const json& a, const json& b) {
+    std::lock_guard lock(mu);
+    olds.push_back(a);
+    full_seen.push_back(b.contains("data"));
+  };
+  h.on_delete = [&](const json& x) {
+    std::lock_guard lock(mu);
+    deleted.push_back(x);
+  };
+  kube::Informer inf(client, o, h, clock, half(), core::Logger::discard());
+  std::jthread runner([&](std::stop_token st) { inf.run(st); });
+  REQUIRE(api.http.wait_for_requests(4));  // list, watch (410), list, watch
+  runner.request_stop();
+  runner.join();
+  auto stub = [](const std::string& name, const std::string& rv) {
+    return json{{"metadata", {{"name", name}, {"namespace", "default"}, {"resourceVersion", rv}}}};
+  };
+  CHECK(full_seen == std::vector<bool>{true, true, true});  // handlers still get whole objects
+  CHECK(olds == std::vector<json>{stub("a", "1")});
+  CHECK(deleted == std::vector<json>{stub("b", "2")});
+  CHECK(inf.get("default/a") == stub("a", "5"));
+  CHECK(inf.list() == std::vector<json>{stub("a", "5")});
+  CHECK_FALSE(inf.get("default/b"));
+}
+
 TEST_CASE("Informer also relists when the watch request itself answers 410", "[kube][informer]") {
   Api api;
   api.add_list(list_of("10", {obj("a", "1")}));

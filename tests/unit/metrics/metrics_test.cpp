@@ -17,11 +17,7 @@ using std::chrono::seconds;
 
 namespace {
 
-std::map<std::string, ParsedFamily> scrape(const prometheus::Registry& r) {
-  std::ostringstream out;
-  prometheus::TextSerializer().Serialize(out, r.Collect());
-  return parse_exposition(out.str());
-}
+std::map<std::string, ParsedFamily> scrape(const Metrics& m) { return parse_exposition(m.exposition()); }
 
 TimePoint at(long s) { return TimePoint(seconds(s)); }
 
@@ -58,7 +54,7 @@ TEST_CASE("metrics: families have their names, types and labels after use", "[me
   m.build_info("0.1.0", "abc");
   m.ingress_invalid_name("wildcard");
 
-  auto f = scrape(registry);
+  auto f = scrape(m);
   struct Want {
     std::string name, type;
     std::set<std::string> labels;
@@ -105,7 +101,7 @@ TEST_CASE("metrics: families have their names, types and labels after use", "[me
 TEST_CASE("metrics: process gauges and unlabelled counters exist from the start", "[metrics]") {
   prometheus::Registry registry;
   Metrics m(registry);
-  auto f = scrape(registry);
+  auto f = scrape(m);
   CHECK(value_of(f.at("acme_sidecar_leader"), {}) == 0);
   CHECK(value_of(f.at("acme_sidecar_managed_certificates"), {}) == 0);
   CHECK(value_of(f.at("acme_sidecar_acme_rate_limited_total"), {}) == 0);
@@ -119,7 +115,7 @@ TEST_CASE("metrics: process gauges and unlabelled counters exist from the start"
   m.acme_bad_nonce_retry();
   m.acme_bad_nonce_retry();
   m.challenge_request("hit");
-  f = scrape(registry);
+  f = scrape(m);
   CHECK(value_of(f.at("acme_sidecar_leader"), {}) == 1);
   CHECK(value_of(f.at("acme_sidecar_managed_certificates"), {}) == 7);
   CHECK(value_of(f.at("acme_sidecar_acme_rate_limited_total"), {}) == 1);
@@ -137,7 +133,7 @@ TEST_CASE("metrics: remove_certificate drops every series of that certificate on
   m.served_certificate("ns1", "kept", "c.example", true, at(3));
 
   m.remove_certificate("ns1", "gone");
-  auto f = scrape(registry);
+  auto f = scrape(m);
   CHECK(series_with(f, "secret_name", "gone") == 0);
   CHECK(series_with(f, "host", "a.example") == 0);
   CHECK(series_with(f, "host", "b.example") == 0);
@@ -147,7 +143,7 @@ TEST_CASE("metrics: remove_certificate drops every series of that certificate on
 
   m.remove_certificate("ns1", "kept");
   m.remove_certificate("ns1", "never-existed");  // harmless
-  f = scrape(registry);
+  f = scrape(m);
   CHECK(series_with(f, "secret_namespace", "ns1") == 0);
   CHECK(f.count("acme_sidecar_certificate_ready") == 0);  // empty families are not exported
 }
@@ -157,7 +153,7 @@ TEST_CASE("metrics: a changed common name or issuer replaces the expiration seri
   Metrics m(registry);
   m.set_certificate("ns", "s", "old.example", "R3", at(1), at(3), at(2), true);
   m.set_certificate("ns", "s", "new.example", "R10", at(4), at(6), at(5), true);
-  auto f = scrape(registry);
+  auto f = scrape(m);
   const auto& exp = f.at("acme_sidecar_certificate_expiration_timestamp_seconds");
   REQUIRE(exp.samples.size() == 1);
   CHECK(exp.samples[0].labels.at("common_name") == "new.example");
@@ -167,16 +163,41 @@ TEST_CASE("metrics: a changed common name or issuer replaces the expiration seri
                  {{"secret_namespace", "ns"}, {"secret_name", "s"}}) == 4);
 }
 
+TEST_CASE("metrics: per-certificate families are written once each, label values escaped", "[metrics]") {
+  prometheus::Registry registry;
+  Metrics m(registry);
+  m.set_certificate("ns", "b", "quote\"d\\cn\nx", "R3", at(1), at(3), at(2), true);
+  m.set_certificate("ns", "a", "a.example", "R3", at(1), at(4), at(2), false);
+  m.served_certificate("ns", "a", "a.example", true, at(4));
+  auto text = m.exposition();
+  for (const char* fam : {"certificate_expiration_timestamp_seconds", "certificate_not_before_timestamp_seconds",
+                          "certificate_renewal_timestamp_seconds", "certificate_ready",
+                          "served_certificate_matches_secret", "served_certificate_expiration_timestamp_seconds"}) {
+    INFO(fam);
+    auto type_line = std::string("# TYPE acme_sidecar_") + fam + " gauge\n";
+    auto first = text.find(type_line);
+    REQUIRE(first != std::string::npos);
+    CHECK(text.find(type_line, first + 1) == std::string::npos);
+  }
+  CHECK(text.find("common_name=\"quote\\\"d\\\\cn\\nx\"") != std::string::npos);
+  auto f = parse_exposition(text);
+  CHECK(value_of(f.at("acme_sidecar_certificate_expiration_timestamp_seconds"),
+                 {{"secret_namespace", "ns"}, {"secret_name", "b"}, {"common_name", "quote\"d\\cn\nx"},
+                  {"issuer", "R3"}}) == 3);
+  CHECK(value_of(f.at("acme_sidecar_certificate_ready"), {{"secret_namespace", "ns"}, {"secret_name", "a"}}) == 0);
+  CHECK(value_of(f.at("acme_sidecar_certificate_ready"), {{"secret_namespace", "ns"}, {"secret_name", "b"}}) == 1);
+}
+
 TEST_CASE("metrics: set_certificate_ready works before any certificate exists", "[metrics]") {
   prometheus::Registry registry;
   Metrics m(registry);
   m.set_certificate_ready("ns", "pending", false);
-  auto f = scrape(registry);
+  auto f = scrape(m);
   CHECK(value_of(f.at("acme_sidecar_certificate_ready"), {{"secret_namespace", "ns"}, {"secret_name", "pending"}}) ==
         0);
   CHECK(f.count("acme_sidecar_certificate_expiration_timestamp_seconds") == 0);
   m.remove_certificate("ns", "pending");
-  CHECK(scrape(registry).count("acme_sidecar_certificate_ready") == 0);
+  CHECK(scrape(m).count("acme_sidecar_certificate_ready") == 0);
 }
 
 TEST_CASE("metrics: a host moving to another Secret leaves no stale served series", "[metrics]") {
@@ -184,7 +205,7 @@ TEST_CASE("metrics: a host moving to another Secret leaves no stale served serie
   Metrics m(registry);
   m.served_certificate("ns", "one", "h.example", true, at(10));
   m.served_certificate("ns", "two", "h.example", false, at(11));
-  auto f = scrape(registry);
+  auto f = scrape(m);
   const auto& match = f.at("acme_sidecar_served_certificate_matches_secret");
   REQUIRE(match.samples.size() == 1);
   CHECK(match.samples[0].labels.at("secret_name") == "two");
@@ -192,12 +213,12 @@ TEST_CASE("metrics: a host moving to another Secret leaves no stale served serie
   CHECK(value_of(f.at("acme_sidecar_served_certificate_expiration_timestamp_seconds"), {{"host", "h.example"}}) == 11);
   // The old owner going away must not remove the host now owned by "two".
   m.remove_certificate("ns", "one");
-  CHECK(series_with(scrape(registry), "host", "h.example") == 2);
+  CHECK(series_with(scrape(m), "host", "h.example") == 2);
   // A failed probe (no served certificate) drops the expiration series.
   m.served_certificate("ns", "two", "h.example", false, std::nullopt);
-  CHECK(scrape(registry).count("acme_sidecar_served_certificate_expiration_timestamp_seconds") == 0);
+  CHECK(scrape(m).count("acme_sidecar_served_certificate_expiration_timestamp_seconds") == 0);
   m.remove_served_host("h.example");
-  CHECK(series_with(scrape(registry), "host", "h.example") == 0);
+  CHECK(series_with(scrape(m), "host", "h.example") == 0);
 }
 
 TEST_CASE("metrics: label values are bounded", "[metrics]") {
@@ -214,7 +235,7 @@ TEST_CASE("metrics: label values are bounded", "[metrics]") {
     m.ingress_invalid_name(junk);
   }
   m.acme_request("nonce", 0, seconds(1));
-  auto f = scrape(registry);
+  auto f = scrape(m);
   auto values = [&](const std::string& fam, const std::string& label) {
     std::set<std::string> out;
     for (const auto& s : f.at(fam).samples) out.insert(s.labels.at(label));
@@ -246,7 +267,7 @@ TEST_CASE("metrics: histogram buckets span ACME latencies and issuance durations
   Metrics m(registry);
   m.acme_request("directory", 200, std::chrono::milliseconds(30));
   m.issuance("failure", "timeout", seconds(4000));
-  auto f = scrape(registry);
+  auto f = scrape(m);
   std::set<std::string> acme_le, issuance_le;
   for (const auto& s : f.at("acme_sidecar_acme_request_duration_seconds").samples)
     if (s.labels.count("le")) acme_le.insert(s.labels.at("le"));
@@ -265,7 +286,7 @@ TEST_CASE("metrics: updates from many threads while scraping", "[metrics]") {
   Metrics m(registry);
   std::atomic<bool> done{false};
   std::thread scraper([&] {
-    while (!done) (void)scrape(registry);
+    while (!done) (void)scrape(m);
   });
   std::vector<std::thread> writers;
   for (int t = 0; t < 4; ++t)
@@ -281,11 +302,11 @@ TEST_CASE("metrics: updates from many threads while scraping", "[metrics]") {
   for (auto& w : writers) w.join();
   done = true;
   scraper.join();
-  auto f = scrape(registry);
+  auto f = scrape(m);
   CHECK(value_of(f.at("acme_sidecar_challenge_requests_total"), {{"result", "hit"}}) == 1200);
   for (int t = 0; t < 4; ++t)
     for (int i = 0; i < 7; ++i) m.remove_certificate("ns", "s" + std::to_string(t) + "-" + std::to_string(i));
-  f = scrape(registry);
+  f = scrape(m);
   CHECK(series_with(f, "secret_namespace", "ns") == 0);
   CHECK(f.count("acme_sidecar_served_certificate_expiration_timestamp_seconds") == 0);
 }

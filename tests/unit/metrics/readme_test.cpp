@@ -116,7 +116,7 @@ TEST_CASE("metrics README documents exactly what is exported", "[metrics][readme
 
   ServerOptions o;
   o.listen = "127.0.0.1:0";
-  Server server(registry, o);
+  Server server([&m](std::string& out) { m.append_exposition(out); }, o);
   httplib::Client c("127.0.0.1", server.port());
   c.set_read_timeout(std::chrono::seconds(30));
   auto r = c.Get("/metrics");

@@ -53,3 +53,22 @@ TEST_CASE("append_text writes the same samples as prometheus-cpp's TextSerialize
   CHECK(ours.find("h_bucket{e=\"d\",le=\"+Inf\"} 1\n") != std::string::npos);
   CHECK(ours.find("empty") == std::string::npos);
 }
+
+TEST_CASE("append_series writes what TextSerializer writes for the same gauge") {
+  prometheus::Registry r;
+  prometheus::BuildGauge().Name("g").Help("a \"gauge\" \\ help").Register(r)
+      .Add({{"a", "x\"y\\z\nw"}, {"b", "2"}}).Set(1.7e9 + 0.25);
+  std::ostringstream theirs;
+  prometheus::TextSerializer().Serialize(theirs, r.Collect());
+  std::string ours;
+  acme_sidecar::metrics::append_family_header(ours, "g", "a \"gauge\" \\ help", "gauge");
+  acme_sidecar::metrics::append_series(ours, "g", {{"a", "x\"y\\z\nw"}, {"b", "2"}}, 1.7e9 + 0.25);
+  auto a = parse_exposition(theirs.str());
+  auto b = parse_exposition(ours);
+  REQUIRE(b.count("g") == 1);
+  CHECK(b.at("g").type == "gauge");
+  REQUIRE(b.at("g").samples.size() == 1);
+  CHECK(b.at("g").samples[0].labels == a.at("g").samples[0].labels);
+  CHECK(b.at("g").samples[0].value == a.at("g").samples[0].value);
+  CHECK(ours == "# HELP g a \"gauge\" \\\\ help\n# TYPE g gauge\ng{a=\"x\\\"y\\\\z\\nw\",b=\"2\"} 1700000000.25\n");
+}
