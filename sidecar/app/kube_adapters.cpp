@@ -4,10 +4,16 @@
 
 #include "controller/decode.hpp"
 #include "core/error.hpp"
+#include "core/names.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/sign.hpp"
 
 namespace acme_sidecar::app {
+
+namespace {
+// The cached Secret keeps only our own annotations (the ones decisions read).
+constexpr std::string_view kAnnotationPrefix = "acme-sidecar.io/";
+}  // namespace
 
 using core::Error;
 using core::ErrorKind;
@@ -30,12 +36,27 @@ SecretCache::SecretCache(const controller::CertificateInspector& inspector) : in
 void SecretCache::upsert(const json& object) {
   auto secret = secret_from_json(object);
   if (secret.name.empty()) return;
+  Entry e;
   // The expensive part (parsing the chain and the key) runs outside the lock, once per resourceVersion.
-  secret.inspected = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(secret.data, inspector_));
-  secret.data.clear();
+  e.inspected = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(secret.data, inspector_));
+  e.resource_version = std::move(secret.resource_version);
+  e.type = std::move(secret.type);
+  e.owner_references = std::move(secret.owner_references);
+  auto keep = [&](char kind, const std::string& k, const std::string& v) {
+    e.metadata += kind;
+    e.metadata += k;
+    e.metadata += '\0';
+    e.metadata += v;
+    e.metadata += '\0';
+  };
+  if (auto it = secret.labels.find(std::string(core::names::kManagedByLabel)); it != secret.labels.end())
+    keep('l', it->first, it->second);
+  for (const auto& [k, v] : secret.annotations)
+    if (k.starts_with(kAnnotationPrefix)) keep('a', k, v);
+  e.metadata.shrink_to_fit();
   auto key = secret.namespace_name.empty() ? secret.name : secret.namespace_name + "/" + secret.name;
   std::unique_lock lock(mu_);
-  by_key_[key] = std::move(secret);
+  by_key_[key] = std::move(e);
 }
 
 void SecretCache::erase(const json& object) {
@@ -44,18 +65,44 @@ void SecretCache::erase(const json& object) {
   by_key_.erase(key);
 }
 
+controller::SecretData SecretCache::expand(const std::string& key, const Entry& e) {
+  controller::SecretData s;
+  if (auto slash = key.find('/'); slash != std::string::npos) {
+    s.namespace_name = key.substr(0, slash);
+    s.name = key.substr(slash + 1);
+  } else {
+    s.name = key;
+  }
+  s.resource_version = e.resource_version;
+  s.type = e.type;
+  s.owner_references = e.owner_references;
+  s.inspected = e.inspected;
+  std::string_view rest = e.metadata;
+  while (!rest.empty()) {
+    char kind = rest.front();
+    auto k_end = rest.find('\0', 1);
+    auto v_end = rest.find('\0', k_end + 1);
+    auto k = std::string(rest.substr(1, k_end - 1));
+    auto v = std::string(rest.substr(k_end + 1, v_end - k_end - 1));
+    (kind == 'l' ? s.labels : s.annotations).emplace(std::move(k), std::move(v));
+    rest.remove_prefix(v_end + 1);
+  }
+  return s;
+}
+
 std::optional<controller::SecretData> SecretCache::get(const std::string& ns, const std::string& name) const {
+  auto key = ns.empty() ? name : ns + "/" + name;
   std::shared_lock lock(mu_);
-  auto it = by_key_.find(ns.empty() ? name : ns + "/" + name);
+  auto it = by_key_.find(key);
   if (it == by_key_.end()) return std::nullopt;
-  return it->second;
+  return expand(key, it->second);
 }
 
 std::vector<controller::SecretData> SecretCache::list() const {
   std::shared_lock lock(mu_);
   std::vector<controller::SecretData> out;
   out.reserve(by_key_.size());
-  for (const auto& [k, v] : by_key_) out.push_back(v);
+  for (const auto& [k, v] : by_key_) out.push_back(expand(k, v));
   return out;
 }
 

@@ -32,23 +32,34 @@ nlohmann::json secret_to_json(const controller::SecretData& secret);
 // Lower-case hex SHA-256 prefix, used to derive DNS-1123 object names from arbitrary strings.
 std::string short_hash(const std::string& text, std::size_t hex_chars = 16);
 
-// Managed Secrets as the reconciler needs them, fed by the label-selected informer's handlers: the
-// metadata, and what tls.crt/tls.key say, inspected once per resourceVersion (the PEM bytes, the key
-// above all, are not kept). 10,000 Secrets cost a few MiB instead of their JSON trees.
+// Managed Secrets as the reconciler needs them, fed by the label-selected informer's handlers: what
+// tls.crt/tls.key say, inspected once per resourceVersion (the PEM bytes, the key above all, are not
+// kept), and the metadata decisions read — the managed-by label and the acme-sidecar.io/ annotations,
+// flattened into one string. Anything else (foreign annotations, kubectl's last-applied copy) is left
+// to the API: a writer reads the whole object with get_fresh first. 10,000 Secrets cost ~5 MiB.
 class SecretCache {
  public:
   explicit SecretCache(const controller::CertificateInspector& inspector);
   void upsert(const nlohmann::json& secret);
   void erase(const nlohmann::json& secret);  // by its namespace/name
-  // The cached Secret with `inspected` set and no data.
+  // The cached Secret with `inspected` set, the kept metadata and no data.
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
   std::vector<controller::SecretData> list() const;
   std::size_t size() const;
 
  private:
+  struct Entry {
+    std::string resource_version;
+    std::string type;
+    std::string metadata;  // "l<key>\0<value>\0" / "a<key>\0<value>\0" for each kept label / annotation
+    std::vector<controller::OwnerReference> owner_references;
+    std::shared_ptr<const controller::InspectedTls> inspected;
+  };
+  static controller::SecretData expand(const std::string& key, const Entry& e);
+
   const controller::CertificateInspector& inspector_;
   mutable std::shared_mutex mu_;
-  std::map<std::string, controller::SecretData> by_key_;  // namespace/name
+  std::map<std::string, Entry> by_key_;  // namespace/name
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or

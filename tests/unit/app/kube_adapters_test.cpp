@@ -90,6 +90,32 @@ TEST_CASE("SecretCache keeps metadata and inspected facts, never the PEM bytes")
   CHECK(cache.list().size() == 1);
 }
 
+TEST_CASE("SecretCache keeps the managed-by label and our own annotations only") {
+  CountingInspector inspector;
+  app::SecretCache cache(inspector);
+  auto s = secret("a", "1", "good");
+  s["metadata"]["labels"]["team"] = "web";
+  s["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = std::string(4000, 'x');
+  s["metadata"]["annotations"]["acme-sidecar.io/ingresses"] = "ns/i,ns/j";
+  s["metadata"]["annotations"]["acme-sidecar.io/issuer"] = "";  // empty values survive too
+  s["metadata"]["ownerReferences"] = json::array(
+      {{{"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"}, {"name", "i"}, {"uid", "u-1"}}});
+  cache.upsert(s);
+  auto a = cache.get("ns", "a");
+  REQUIRE(a);
+  CHECK(a->namespace_name == "ns");
+  CHECK(a->name == "a");
+  CHECK(a->type == "kubernetes.io/tls");
+  CHECK(a->labels == std::map<std::string, std::string>{{"app.kubernetes.io/managed-by", "acme-sidecar"}});
+  CHECK(a->annotations == std::map<std::string, std::string>{{"acme-sidecar.io/ingresses", "ns/i,ns/j"},
+                                                             {"acme-sidecar.io/issuer", ""},
+                                                             {"acme-sidecar.io/names", "a.example"}});
+  REQUIRE(a->owner_references.size() == 1);
+  CHECK(a->owner_references[0].uid == "u-1");
+  REQUIRE(cache.list().size() == 1);
+  CHECK(cache.list()[0].annotations == a->annotations);
+}
+
 TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets are looked at too") {
   app::InformerIngressLister lister(nullptr, core::Logger::discard());
   auto first = lister.upsert(ingress("i", "1", "old-tls"));
