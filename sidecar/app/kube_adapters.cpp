@@ -4,6 +4,7 @@
 
 #include "controller/decode.hpp"
 #include "core/error.hpp"
+#include "core/ingress.hpp"
 #include "core/names.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/sign.hpp"
@@ -364,6 +365,7 @@ InformerIngressLister::Change InformerIngressLister::upsert(const json& object) 
   if (!decoded.problems.empty()) {
     log_.debug("ingress has malformed fields", {{"ingress", view.key()}, {"problem", decoded.problems.front()}});
   }
+  std::erase_if(view.annotations, [](const auto& a) { return !core::decision_annotation(a.first); });
   change.after = view;
   std::unique_lock lock(mu_);
   const auto key = view.key();

@@ -156,8 +156,7 @@ Decoded<core::IngressView> decode_ingress(const json& obj) {
           out.problems.push_back(path + ": expected an object, got " + rule.type_name());
           continue;
         }
-        auto host = r.string(rule, "host", path);
-        if (!host.empty()) v.rule_hosts.push_back(std::move(host));
+        (void)r.string(rule, "host", path);  // checked (a malformed host is reported), not kept: spec.tls decides
       }
     }
   }

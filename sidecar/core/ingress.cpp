@@ -50,6 +50,12 @@ std::string_view to_string(SelectReason reason) {
   return "unknown";
 }
 
+bool decision_annotation(std::string_view key) {
+  return starts_with(key, names::kCertManagerPrefix) || starts_with(key, names::kCertManagerLegacyPrefix) ||
+         key == names::kLegacyClass || key == names::kEnabled || key == names::kKubeLegoTlsAcme ||
+         key == names::kKeyAlgorithm || key == names::kProfile;
+}
+
 Selection select_ingress(const IngressView& ing, const ClassConfig& config) {
   if (ing.tls.empty()) return no(SelectReason::NoTls, "Ingress has no spec.tls entry");
 

@@ -23,7 +23,6 @@ struct IngressView {
   std::optional<std::string> ingress_class_name;  // spec.ingressClassName
   std::map<std::string, std::string> annotations;
   std::vector<IngressTls> tls;
-  std::vector<std::string> rule_hosts;  // spec.rules[].host (informational)
 
   std::string key() const { return namespace_name + "/" + name; }
 };
@@ -67,6 +66,10 @@ struct Selection {
 // OtherClass / NoClass; acme-sidecar.io/enabled "false" → OptedOut; --require-opt-in without
 // acme-sidecar.io/enabled "true" or kubernetes.io/tls-acme "true" → NotOptedIn.
 Selection select_ingress(const IngressView& ingress, const ClassConfig& config);
+
+// True for the Ingress annotations a decision reads (selection, key algorithm, profile): a cache keeps
+// only those, not e.g. kubectl's last-applied copy or the controller's own dozens of annotations.
+bool decision_annotation(std::string_view key);
 
 // Annotation value as a boolean: "true"/"false" (ASCII case-insensitive, surrounding blanks ignored);
 // anything else → nullopt.

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "app/kube_adapters.hpp"
+#include "core/ingress.hpp"
 #include "crypto/encoding.hpp"
 
 using namespace acme_sidecar;
@@ -137,6 +138,24 @@ TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets 
   CHECK(removed->tls.at(0).secret_name == "new-tls");
   CHECK(lister.size() == 0);
   CHECK(lister.list_for_secret("ns", "new-tls").empty());
+}
+
+TEST_CASE("InformerIngressLister keeps only the annotations decisions read") {
+  app::InformerIngressLister lister(nullptr, core::Logger::discard());
+  auto ing = ingress("i", "1", "tls");
+  ing["metadata"]["annotations"] = {{"kubectl.kubernetes.io/last-applied-configuration", std::string(5000, 'x')},
+                                    {"nginx.ingress.kubernetes.io/ssl-redirect", "true"},
+                                    {"cert-manager.io/cluster-issuer", "le"},
+                                    {"acme-sidecar.io/profile", "shortlived"}};
+  auto change = lister.upsert(ing);
+  REQUIRE(change.after);
+  auto kept = std::map<std::string, std::string>{{"acme-sidecar.io/profile", "shortlived"},
+                                                 {"cert-manager.io/cluster-issuer", "le"}};
+  CHECK(change.after->annotations == kept);
+  REQUIRE(lister.list("ns").size() == 1);
+  CHECK(lister.list("ns")[0].annotations == kept);
+  // Selection still sees what hands the Ingress to cert-manager.
+  CHECK(core::select_ingress(lister.list("ns")[0], {}).reason == core::SelectReason::CertManager);
 }
 
 TEST_CASE("InformerIngressLister::secret_keys follows its index, each Secret once") {

@@ -35,7 +35,6 @@ TEST_CASE("decode_ingress reads every field we use") {
   REQUIRE(v.tls.size() == 1);
   CHECK(v.tls[0].secret_name == "web-tls");
   CHECK(v.tls[0].hosts == std::vector<std::string>{"a.example", "B.example"});
-  CHECK(v.rule_hosts == std::vector<std::string>{"a.example"});
 }
 
 TEST_CASE("decode_ingress records problems for wrong types and keeps the rest") {

@@ -334,7 +334,6 @@ inline core::IngressView make_ingress(const std::string& name, const std::vector
   v.resource_version = "1";
   v.ingress_class_name = "nginx";
   v.tls.push_back({hosts, secret});
-  v.rule_hosts = hosts;
   return v;
 }
 

@@ -82,3 +82,28 @@ TEST_CASE("parse_bool_annotation is strict about values") {
   CHECK_FALSE(parse_bool_annotation("yes").has_value());
   CHECK_FALSE(parse_bool_annotation("").has_value());
 }
+
+TEST_CASE("decision_annotation keeps exactly what selection and the desired state read") {
+  struct Row {
+    const char* key;
+    bool kept;
+  };
+  const Row rows[] = {
+      {"acme-sidecar.io/enabled", true},
+      {"acme-sidecar.io/key-algorithm", true},
+      {"acme-sidecar.io/profile", true},
+      {"kubernetes.io/ingress.class", true},
+      {"kubernetes.io/tls-acme", true},
+      {"cert-manager.io/cluster-issuer", true},
+      {"certmanager.k8s.io/issuer", true},
+      {"acme-sidecar.io/unknown", false},
+      {"kubectl.kubernetes.io/last-applied-configuration", false},
+      {"nginx.ingress.kubernetes.io/rewrite-target", false},
+      {"kubernetes.io/ingress.class.extra", false},
+      {"", false},
+  };
+  for (const auto& r : rows) {
+    INFO(r.key);
+    CHECK(decision_annotation(r.key) == r.kept);
+  }
+}
