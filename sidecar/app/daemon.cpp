@@ -348,6 +348,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   auto start_term = [&] {
     std::lock_guard lock(term_mu);
     m.leader(true);
+    orders.begin_term();  // a previous leader may have left order states to resume
     if (kube_challenges) kube_challenges->clean_stale(clock.now(), std::chrono::hours(1));
     term = std::jthread([&](std::stop_token term_stop) {
       controller::Controller c(reconciler, clock, random, log.with("component", "controller"), cc, &observer);
