@@ -17,6 +17,7 @@
 #include "acme/client.hpp"
 #include "acme/oneshot.hpp"
 #include "app/acme_issuer.hpp"
+#include "app/event_sink.hpp"
 #include "app/kube_adapters.hpp"
 #include "app/observers.hpp"
 #include "app/served_probe.hpp"
@@ -322,7 +323,9 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   kube::EventRecorderOptions event_opts;
   event_opts.host = identity;
   kube::EventRecorder recorder(kube, clock, log.with("component", "events"), event_opts);
-  KubeEventSink events(recorder);
+  KubeEventSink kube_events(recorder);
+  // An issuance that ends within this delay writes its outcome Event only, not "Issuing" as well.
+  DeferredEventSink events(kube_events, clock, std::chrono::seconds(10));
 
   controller::ReconcilerConfig rc;
   rc.desired.classes.ingress_class = cfg.ingress_class;
@@ -372,6 +375,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   threads.emplace_back([&](std::stop_token st) { ingresses.run(st); });
   threads.emplace_back([&](std::stop_token st) { classes.run(st); });
   threads.emplace_back([&](std::stop_token st) { secrets.run(st); });
+  threads.emplace_back([&](std::stop_token st) { events.run(st); });
   if (challenge_informer) threads.emplace_back([&](std::stop_token st) { challenge_informer->run(st); });
 
   // Decisions need complete caches: a partial list would look like missing Secrets.
