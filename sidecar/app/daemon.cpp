@@ -247,7 +247,9 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   kube::InformerOptions secret_opts;
   secret_opts.resource = kube::resources::secrets();
   secret_opts.namespace_name = cfg.watch_namespace;
-  secret_opts.label_selector = managed_selector;
+  // Not the order-state Secrets (they carry our label too): each issuance would otherwise bring two watch
+  // events (create, delete) with a private key to decode, cache and reconcile for nothing.
+  secret_opts.label_selector = managed_selector + ",!" + kOrderLabel;
   secret_opts.transform = SecretCache::metadata_only;
   kube::Informer secrets(kube, secret_opts, secret_handlers, clock, random, log.with("informer", "secrets"),
                          informer_metrics("secrets"));

@@ -137,6 +137,8 @@ TEST_CASE("one issuance costs five Kubernetes requests as counted by the API ser
   if (took < 8s) CHECK_FALSE(issuing_shown);
   CHECK(seen["POST events 201"] == (issuing_shown ? 2 : 1));
   CHECK(total == (issuing_shown ? 6 : 5));
+  // The order-state Secret carries our label but is not watched: never decoded, cached or reconciled.
+  CHECK(stack.sidecar_log(0).find("\"secret\":\"acme-sidecar/acme-sidecar-order-") == std::string::npos);
 }
 
 TEST_CASE("a restart with every certificate valid sends nothing to the CA") {
