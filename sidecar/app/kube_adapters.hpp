@@ -55,7 +55,10 @@ class SecretCache {
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
-// one the cache has not seen yet) costs one GET.
+// one the cache has not seen yet) costs one GET. That GET stays even for a new certificate (a 404): the
+// cache holds only Secrets with our label, and a foreign Secret of that name must be seen before the CA
+// is asked — skipping it would order (and rate-limit) a certificate that is then never written. The
+// write after the issuance is a create without another read; AlreadyExists re-reads (reconciler).
 class KubeSecretStore final : public controller::SecretStore {
  public:
   KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
