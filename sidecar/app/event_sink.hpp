@@ -4,8 +4,9 @@
 // more. A burst of issuances then writes one Event per certificate instead of two, while an issuance
 // that takes long (a slow CA, a validation retried) still shows "Issuing" in `kubectl describe ingress`
 // once the delay has passed. A Warning for the Ingress (Failed, Skipped) releases held events first, so
-// a failure reads "Issuing …" then "Failed …". Held events are not flushed at shutdown: the issuance they
-// announce is cancelled too and the next leader announces its own.
+// a failure reads "Issuing …" then "Failed …". A cancelled issuance (shutdown, lost leadership) has no
+// outcome: its held event is released after the delay while the process runs, dropped at exit; the next
+// leader announces its own.
 #include <map>
 #include <mutex>
 #include <optional>
