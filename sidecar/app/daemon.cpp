@@ -3,6 +3,7 @@
 #include <prometheus/registry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "acme/client.hpp"
 #include "acme/oneshot.hpp"
 #include "app/acme_issuer.hpp"
+#include "app/event_sink.hpp"
 #include "app/kube_adapters.hpp"
 #include "app/observers.hpp"
 #include "app/served_probe.hpp"
@@ -171,7 +173,13 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   const std::string ns = own_namespace(cfg, kube_config);
   const std::string identity = own_identity(cfg);
   log = log.with("pod", identity);
-  http::CurlClient kube_http(kube_config.tls);
+  // Every issuance in flight holds a handle (and its kept-alive connection) per client; a pool smaller
+  // than that closes connections after each burst of requests and the next request pays a new TCP and
+  // TLS handshake (a new SSL_CTX and CA parse in libcurl). Sized to the workers, plus the informers'
+  // watches and the Lease.
+  http::CurlOptions pool;
+  pool.max_idle_handles = static_cast<std::size_t>(std::max(cfg.max_concurrent_issuances, 1)) + 8;
+  http::CurlClient kube_http(kube_config.tls, pool);
   kube::Client kube(kube_http, kube_config);
   kube.set_observer([&m](std::string_view verb, std::string_view resource, int code) {
     m.kube_request(verb, resource, code);
@@ -245,7 +253,9 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   kube::InformerOptions secret_opts;
   secret_opts.resource = kube::resources::secrets();
   secret_opts.namespace_name = cfg.watch_namespace;
-  secret_opts.label_selector = managed_selector;
+  // Not the order-state Secrets (they carry our label too): each issuance would otherwise bring two watch
+  // events (create, delete) with a private key to decode, cache and reconcile for nothing.
+  secret_opts.label_selector = managed_selector + ",!" + kOrderLabel;
   secret_opts.keys_only = true;  // the SecretCache keeps what it needs
   kube::Informer secrets(kube, secret_opts, secret_handlers, clock, random, log.with("informer", "secrets"),
                          informer_metrics("secrets"));
@@ -303,7 +313,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   // --- ACME -----------------------------------------------------------------------------------
   http::TlsOptions acme_tls;
   acme_tls.ca_file = cfg.acme_ca_bundle;
-  http::CurlClient acme_http(acme_tls);
+  http::CurlClient acme_http(acme_tls, pool);
   SecretAccountKeyStore account_keys(kube, ns, cfg.acme_directory);
   acme::ClientOptions acme_opts;
   acme_opts.directory_url = cfg.acme_directory;
@@ -317,7 +327,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   }
   acme::AcmeClient acme_client(acme_http, clock, log.with("component", "acme"), account_keys, acme_opts, &observer);
   OrderStateStore orders(kube, ns, log.with("component", "orders"));
-  http::CurlClient self_check_http;
+  http::CurlClient self_check_http({}, pool);
   acme::SelfCheck self_check;
   if (cfg.self_check) self_check = make_self_check(self_check_http, cfg.controller_http, clock, log);
   AcmeIssuer issuer(acme_client, *publisher, &orders, self_check, cfg.acme_directory, log.with("component", "issuer"));
@@ -328,7 +338,9 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   kube::EventRecorderOptions event_opts;
   event_opts.host = identity;
   kube::EventRecorder recorder(kube, clock, log.with("component", "events"), event_opts);
-  KubeEventSink events(recorder);
+  KubeEventSink kube_events(recorder);
+  // An issuance that ends within this delay writes its outcome Event only, not "Issuing" as well.
+  DeferredEventSink events(kube_events, clock, std::chrono::seconds(10));
 
   controller::ReconcilerConfig rc;
   rc.desired.classes.ingress_class = cfg.ingress_class;
@@ -357,6 +369,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   auto start_term = [&] {
     std::lock_guard lock(term_mu);
     m.leader(true);
+    orders.begin_term();  // a previous leader may have left order states to resume
     if (kube_challenges) kube_challenges->clean_stale(clock.now(), std::chrono::hours(1));
     term = std::jthread([&](std::stop_token term_stop) {
       controller::Controller c(reconciler, clock, random, log.with("component", "controller"), cc, &observer);
@@ -380,6 +393,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   threads.emplace_back([&](std::stop_token st) { ingresses.run(st); });
   threads.emplace_back([&](std::stop_token st) { classes.run(st); });
   threads.emplace_back([&](std::stop_token st) { secrets.run(st); });
+  threads.emplace_back([&](std::stop_token st) { events.run(st); });
   if (challenge_informer) threads.emplace_back([&](std::stop_token st) { challenge_informer->run(st); });
 
   // Decisions need complete caches: a partial list would look like missing Secrets.

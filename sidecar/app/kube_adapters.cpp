@@ -188,9 +188,37 @@ std::string OrderStateStore::object_name(const std::string& certificate_key) con
   return "acme-sidecar-order-" + short_hash(certificate_key, 16);
 }
 
+void OrderStateStore::begin_term() {
+  std::lock_guard lock(mu_);
+  listed_ = false;
+  stored_.clear();
+}
+
+bool OrderStateStore::known_absent(const std::string& name) {
+  std::lock_guard lock(mu_);  // held across the one LIST: concurrent first loads wait for it
+  if (!listed_) {
+    try {
+      kube::ListOptions opts;
+      opts.label_selector = std::string(kOrderLabel) + "=true";
+      auto list = client_.list_all(kube::resources::secrets(), namespace_, opts);
+      for (const auto& s : list.value("items", json::array())) {
+        if (auto n = s["metadata"].find("name"); n != s["metadata"].end() && n->is_string()) stored_.insert(*n);
+      }
+      listed_ = true;
+      log_.debug("order states listed", {{"count", std::to_string(stored_.size())}});
+    } catch (const Error& e) {
+      log_.warn("could not list order states; reading each one", {{"error", e.what()}});
+      return false;
+    }
+  }
+  return stored_.count(name) == 0;
+}
+
 std::optional<OrderState> OrderStateStore::load(const std::string& certificate_key) {
+  const auto name = object_name(certificate_key);
+  if (known_absent(name)) return std::nullopt;
   try {
-    auto s = secret_from_json(client_.get(kube::resources::secrets(), namespace_, object_name(certificate_key)));
+    auto s = secret_from_json(client_.get(kube::resources::secrets(), namespace_, name));
     OrderState st;
     st.certificate_key = s.data["certificate"];
     st.order_url = s.data["order"];
@@ -202,8 +230,10 @@ std::optional<OrderState> OrderStateStore::load(const std::string& certificate_k
     if (st.certificate_key != certificate_key || st.order_url.empty() || st.key_pem.empty()) return std::nullopt;
     return st;
   } catch (const Error& e) {
-    if (e.kind() == ErrorKind::NotFound) return std::nullopt;
-    throw;
+    if (e.kind() != ErrorKind::NotFound) throw;
+    std::lock_guard lock(mu_);
+    stored_.erase(name);
+    return std::nullopt;
   }
 }
 
@@ -219,6 +249,11 @@ void OrderStateStore::save(const OrderState& state) {
   s.data["names"] = json(state.names).dump();
   s.data["key.pem"] = state.key_pem;
   auto body = secret_to_json(s);
+  {
+    // Before the write: a create that failed late (timeout) may still have stored it.
+    std::lock_guard lock(mu_);
+    stored_.insert(s.name);
+  }
   try {
     client_.create(kube::resources::secrets(), namespace_, body);
   } catch (const Error& e) {
@@ -230,13 +265,23 @@ void OrderStateStore::save(const OrderState& state) {
 }
 
 void OrderStateStore::remove(const std::string& certificate_key) {
+  const auto name = object_name(certificate_key);
+  {
+    std::lock_guard lock(mu_);
+    // Nothing stored for this key in this term: no DELETE (e.g. a Secret write after a resumed order
+    // that was already removed).
+    if (listed_ && stored_.count(name) == 0) return;
+  }
   try {
-    client_.remove(kube::resources::secrets(), namespace_, object_name(certificate_key));
+    client_.remove(kube::resources::secrets(), namespace_, name);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::NotFound) {
       log_.warn("could not delete order state", {{"certificate", certificate_key}, {"error", e.what()}});
+      return;  // still there: a later load() reads it
     }
   }
+  std::lock_guard lock(mu_);
+  stored_.erase(name);
 }
 
 // --- Challenges -----------------------------------------------------------------------------------

@@ -4,6 +4,7 @@
 // shared by replicas through labelled ConfigMaps. Only app/ combines kube with the other modules.
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json_fwd.hpp>
 #include <map>
 #include <optional>
@@ -63,7 +64,10 @@ class SecretCache {
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
-// one the cache has not seen yet) costs one GET.
+// one the cache has not seen yet) costs one GET. That GET stays even for a new certificate (a 404): the
+// cache holds only Secrets with our label, and a foreign Secret of that name must be seen before the CA
+// is asked — skipping it would order (and rate-limit) a certificate that is then never written. The
+// write after the issuance is a create without another read; AlreadyExists re-reads (reconciler).
 class KubeSecretStore final : public controller::SecretStore {
  public:
   KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
@@ -105,6 +109,17 @@ struct OrderState {
   std::string key_pem;
 };
 
+// Why both writes exist: the state is saved once the order exists, before its CSR is finalized, because
+// after finalize the CA signs for this key only — a crash that lost the key would cost a second
+// certificate (and a second order) instead of a resume. It is deleted once the Secret holds the
+// certificate, because a state left behind would be resumed on the next renewal (the CA hands back the
+// old certificate: wasted requests) and would keep a private key around that no longer serves anything.
+//
+// What is not needed is the GET before a first issuance: the names of the stored states are listed once
+// per leadership term (begin_term(), or the first load()), and within a term only this leader writes
+// them, so a key without a stored state is known without asking. A stale leader that wrote one during a
+// handover is the only miss: the new order then overwrites it (save() after AlreadyExists) and at most
+// one order is wasted, as with a crash.
 class OrderStateStore {
  public:
   OrderStateStore(kube::Client& client, std::string namespace_name, core::Logger log);
@@ -112,11 +127,19 @@ class OrderStateStore {
   void save(const OrderState& state);
   void remove(const std::string& certificate_key);
   std::string object_name(const std::string& certificate_key) const;
+  // Forgets the listed names: the next load() lists them again (a previous leader may have left some).
+  void begin_term();
 
  private:
+  // False when the state may exist (listed, or the list failed: then the GET decides).
+  bool known_absent(const std::string& object_name);
+
   kube::Client& client_;
   std::string namespace_;
   core::Logger log_;
+  std::mutex mu_;
+  bool listed_ = false;
+  std::set<std::string> stored_;  // object names of stored states, while listed_
 };
 
 // Challenge tokens for every replica: the leader publishes each as a labelled ConfigMap; every replica's

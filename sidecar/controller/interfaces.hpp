@@ -154,6 +154,19 @@ class EventSink {
   virtual ~EventSink() = default;
   virtual void event(const core::IngressRef& ingress, EventType type, std::string_view reason,
                      std::string_view message) = 0;
+  // Work in progress on `certificate` (its key) that its outcome() makes redundant when the outcome
+  // comes soon: a sink may hold it back and drop it then. Default: a Normal event at once.
+  virtual void progress(const core::IngressRef& ingress, std::string_view certificate, std::string_view reason,
+                        std::string_view message) {
+    (void)certificate;
+    event(ingress, EventType::Normal, reason, message);
+  }
+  // How the work on `certificate` ended (Issued, Renewed, Failed). Default: an event at once.
+  virtual void outcome(const core::IngressRef& ingress, std::string_view certificate, EventType type,
+                       std::string_view reason, std::string_view message) {
+    (void)certificate;
+    event(ingress, type, reason, message);
+  }
 };
 
 // What the controller reports for metrics (the lead maps it onto metrics::Metrics). Default: ignore.

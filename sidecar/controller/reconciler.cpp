@@ -315,8 +315,14 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   auto verb = decision.action == Action::Issue ? "issuing" : "renewing";
   log.info(verb, {{"reason", decision.reason}, {"names", join(desired.names)}, {"detail", decision.message}});
-  emit_all(desired, EventType::Normal, "Issuing",
-           std::string(verb) + " certificate for " + join(desired.names, ", ") + ": " + decision.message, false);
+  // A progress event: when the outcome follows soon, the sink may drop it (the outcome repeats the why).
+  for (const auto& ref : desired.sources) {
+    deps_.events.progress(ref, key, "Issuing",
+                          std::string(verb) + " certificate for " + join(desired.names, ", ") + ": " + decision.message);
+  }
+  auto outcome = [&](EventType type, std::string_view reason, const std::string& message) {
+    for (const auto& ref : desired.sources) deps_.events.outcome(ref, key, type, reason, message);
+  };
 
   auto started = deps_.clock.now();
   auto elapsed = [&] { return std::chrono::duration<double>(deps_.clock.now() - started); };
@@ -327,7 +333,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
     }
     if (deps_.observer) deps_.observer->issuance("failure", reason, elapsed());
     log.error("issuance failed", {{"reason", string_of(reason)}, {"error", message}});
-    emit_all(desired, EventType::Warning, "Failed", message, false);
+    outcome(EventType::Warning, "Failed", message);
   };
 
   IssuedCertificate issued;
@@ -381,10 +387,9 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
   report(done);
 
   auto reason = decision.action == Action::Issue ? "Issued" : "Renewed";
-  emit_all(desired, EventType::Normal, reason,
-           std::string(reason) + " certificate for " + join(desired.names, ", ") + ", valid until " +
-               format_rfc3339(*done.not_after),
-           false);
+  outcome(EventType::Normal, reason,
+          std::string(reason) + " certificate for " + join(desired.names, ", ") + ", valid until " +
+              format_rfc3339(*done.not_after) + " (" + decision.message + ")");
   log.info(decision.action == Action::Issue ? "issued" : "renewed",
            {{"not_after", format_rfc3339(*done.not_after)}, {"renewal", format_rfc3339(*done.renewal_time)}});
   return Result{std::max(*done.renewal_time - deps_.clock.now(), core::Duration(std::chrono::seconds(1))), false};

@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
+#include <fstream>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -31,6 +33,27 @@ std::string rfc3339(std::chrono::system_clock::time_point t) {
   char buf[32];
   std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
   return buf;
+}
+
+// "GET secrets", "GET secrets (list)", "POST events", ... from an API path: the figure the throughput
+// phase reports as Kubernetes requests per certificate.
+std::string request_kind(const acme_sidecar::fake_apiserver::RequestLogEntry& e) {
+  std::vector<std::string> parts;
+  std::size_t start = 1;
+  while (start <= e.path.size()) {
+    auto slash = e.path.find('/', start);
+    parts.push_back(e.path.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    if (slash == std::string::npos) break;
+    start = slash + 1;
+  }
+  // /api/v1/... or /apis/<group>/<version>/...
+  std::size_t i = !parts.empty() && parts[0] == "apis" ? 3 : 2;
+  if (i < parts.size() && parts[i] == "namespaces" && i + 2 < parts.size()) i += 2;
+  if (i >= parts.size()) return e.method + " " + e.path;
+  std::string kind = e.method + " " + parts[i];
+  if (i + 2 < parts.size()) kind += "/" + parts[i + 2];  // subresource
+  if (i + 1 >= parts.size() && e.method == "GET") kind += e.watch ? " (watch)" : " (list)";
+  return kind + " " + std::to_string(e.status);
 }
 }  // namespace
 
@@ -57,6 +80,7 @@ int main(int argc, char** argv) {
   sigemptyset(&set);
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
 
   acme_sidecar::fake_apiserver::Options o;
@@ -125,8 +149,14 @@ int main(int argc, char** argv) {
   api.write_files(dir);
   std::printf("preloaded %d Ingresses and Secrets in %.2f s; %s\n", count, secs, api.url().c_str());
   std::fflush(stdout);
-  int sig = 0;
-  sigwait(&set, &sig);
+  // SIGUSR1 writes DIR/requests.json (requests so far by kind; renamed into place, so a reader that
+  // removed it and waits for it to reappear never sees a partial file).
+  for (int sig = 0; sigwait(&set, &sig) == 0 && sig == SIGUSR1;) {
+    std::map<std::string, int> kinds;
+    for (const auto& e : api.request_log()) ++kinds[request_kind(e)];
+    std::ofstream(dir + "/requests.json.tmp") << json(kinds).dump(1) << "\n";
+    std::rename((dir + "/requests.json.tmp").c_str(), (dir + "/requests.json").c_str());
+  }
   api.stop();
   return 0;
 }

@@ -372,6 +372,7 @@ class Bench:
     def phase_latency(self):
         log(f"phase 1: issuance latency, {self.n_latency} certificates one after another")
         kdir = self.start_apiserver(0)
+        self.kdir = kdir
         self.kube = Kube(kdir)
         self.sidecar, _, _ = self.start_sidecar(kdir, concurrency=CONCURRENCY)
         wait_port(9402, "sidecar")
@@ -471,10 +472,26 @@ class Bench:
             log(f"  lego failed: {e}")
 
     # ---------------------------------------------------------------- phase 2
+    def kube_requests(self):
+        """Requests the fake API server has served so far, by kind ("GET secrets 404", ...): SIGUSR1 makes
+        bench-apiserver write them to requests.json."""
+        path = os.path.join(self.kdir, "requests.json")
+        if os.path.exists(path):
+            os.remove(path)
+        self.p.procs["apiserver"].send_signal(signal.SIGUSR1)
+        deadline = time.time() + 30
+        while not os.path.exists(path):
+            if time.time() > deadline:
+                raise RuntimeError("bench-apiserver wrote no requests.json")
+            time.sleep(0.05)
+        with open(path) as f:
+            return json.load(f)
+
     def phase_throughput(self):
         n = self.n_burst
         log(f"phase 2: {n} Ingresses created at once")
         names = [f"burst{i}" for i in range(n)]
+        k0 = self.kube_requests()
         p0 = self.pebble_requests()
         perf = self.perf_start(self.sidecar.pid, "burst")
         c_side0, c_peb0 = cpu_seconds(self.sidecar.pid), cpu_seconds(self.pebble.pid)
@@ -489,10 +506,15 @@ class Bench:
         reqs = self.pebble_requests() - p0
         self.perf_stop(perf, "burst", "sidecar while issuing the burst")
         done = sum(1 for nm in names if nm + "-tls" in self.watch.seen)
+        k1 = self.kube_requests()
+        # The harness's own Ingress creates and watches are not the sidecar's.
+        kube = {k: (v - k0.get(k, 0)) / max(done, 1) for k, v in k1.items()
+                if v > k0.get(k, 0) and not k.startswith("POST ingresses") and "(watch)" not in k}
         self.r["burst"] = {"n": n, "done": done, "complete": ok, "create_s": t_created, "all_s": t_all,
                            "per_s": done / t_all, "sidecar_cpu": c_side / max(done, 1),
                            "pebble_cpu": c_peb / max(done, 1), "acme_per_cert": reqs / max(done, 1),
-                           "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()}}
+                           "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()},
+                           "kube": kube}
         log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
             f"{reqs / max(done, 1):.2f} ACME requests per certificate")
         self.watch.stopped = True
@@ -809,6 +831,11 @@ class Bench:
             L.append(f"| ACME requests per certificate (Pebble's log) | {b['acme_per_cert']:.2f} | ≤ 8 |")
             kinds = ", ".join(f"{k} {x:.2f}" for k, x in sorted(b["kinds"].items()))
             L.append(f"| … by endpoint, per certificate | {kinds} | |")
+            if "kube" in b:
+                L.append(f"| Kubernetes API requests per certificate (fake API server's log) | "
+                         f"{sum(b['kube'].values()):.2f} | |")
+                kk = ", ".join(f"{k} {x:.2f}" for k, x in sorted(b["kube"].items()) if x >= 0.005)
+                L.append(f"| … by verb, resource and status, per certificate | {kk} | |")
             L.append("")
         w = r.get("wrk")
         if w or r.get("idle"):

@@ -3,6 +3,7 @@
 // Counts come from the other side: Pebble's log, nginx's access log, the fake API server's store.
 #include <catch2/catch.hpp>
 
+#include <map>
 #include <sstream>
 
 #include "crypto/x509.hpp"
@@ -90,6 +91,54 @@ TEST_CASE("a foreign Secret of the same name is never touched, and an Event says
   CHECK(after["metadata"]["resourceVersion"] == before["metadata"]["resourceVersion"]);
   CHECK(after["data"] == before["data"]);
   CHECK(stack.pebble_count("POST /order-plz") == 0);
+}
+
+TEST_CASE("one issuance costs five Kubernetes requests as counted by the API server") {
+  // Per certificate: the target Secret's GET (404: the label-selected cache cannot tell a foreign Secret
+  // from none, and a foreign one must be found before the CA is asked), the order state's create and
+  // delete, the Secret's create, the Issued Event. Not: a GET of an order state that cannot exist (the
+  // states are listed once per term), an Issuing Event the Issued one follows within its delay.
+  StackOptions o;
+  o.sidecar_user = "sidecar";
+  Stack stack(o);
+  auto order_states_left = [&] {
+    for (const auto& s : stack.api().list("secrets", "acme-sidecar"))
+      if (s["metadata"].value("labels", json::object()).contains("acme-sidecar.io/order")) return true;
+    return false;
+  };
+  // Warm-up: the account Secret, the informers' lists and the order-state LIST are start-up costs.
+  stack.apply(ingress_yaml("demo", "warm", {"warm.demo.example"}, "warm-tls"));
+  stack.wait_secret("demo", "warm-tls");
+  REQUIRE(testing::poll_until([&] { return has_event(stack, "demo", "warm", "Issued") && !order_states_left(); },
+                              60s));
+  stack.api().clear_request_log();
+  auto t0 = std::chrono::steady_clock::now();
+  stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "web-tls"));
+  stack.wait_secret("demo", "web-tls");
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(testing::poll_until([&] { return has_event(stack, "demo", "web", "Issued") && !order_states_left(); },
+                              60s));
+  std::map<std::string, int> seen;  // "METHOD resource status", the sidecar's requests only
+  int total = 0;
+  for (const auto& e : stack.api().request_log()) {
+    if (e.user != "sidecar" || e.watch) continue;
+    auto resource = e.path.find("/secrets") != std::string::npos  ? "secrets"
+                    : e.path.find("/events") != std::string::npos ? "events"
+                                                                  : e.path;
+    ++seen[e.method + " " + resource + " " + std::to_string(e.status)];
+    ++total;
+  }
+  for (const auto& [k, n] : seen) UNSCOPED_INFO(k << " x" << n);
+  CHECK(seen["GET secrets 404"] == 1);
+  CHECK(seen["POST secrets 201"] == 2);
+  CHECK(seen["DELETE secrets 200"] == 1);
+  // An issuance slower than the Issuing Event's delay (10 s) shows it: then it is written too.
+  bool issuing_shown = has_event(stack, "demo", "web", "Issuing");
+  if (took < 8s) CHECK_FALSE(issuing_shown);
+  CHECK(seen["POST events 201"] == (issuing_shown ? 2 : 1));
+  CHECK(total == (issuing_shown ? 6 : 5));
+  // The order-state Secret carries our label but is not watched: never decoded, cached or reconciled.
+  CHECK(stack.sidecar_log(0).find("\"secret\":\"acme-sidecar/acme-sidecar-order-") == std::string::npos);
 }
 
 TEST_CASE("a restart with every certificate valid sends nothing to the CA") {

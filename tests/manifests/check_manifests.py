@@ -52,7 +52,7 @@ CLUSTER_RULES = {
 NAMESPACE_RULES = {
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): {"get", "list", "watch", "create", "delete"},
-    ("", "secrets"): {"get", "create", "update", "delete"},
+    ("", "secrets"): {"get", "list", "create", "update", "delete"},
 }
 WATCH_RULES = {
     ("networking.k8s.io", "ingresses"): {"list", "watch"},

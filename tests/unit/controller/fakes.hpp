@@ -275,6 +275,8 @@ struct RecordedEvent {
   EventType type;
   std::string reason;
   std::string message;
+  std::string certificate = {};  // set for progress() and outcome()
+  std::string via = "event";     // "event", "progress" or "outcome"
 };
 
 class RecordingEvents final : public EventSink {
@@ -282,6 +284,18 @@ class RecordingEvents final : public EventSink {
   void event(const core::IngressRef& ref, EventType type, std::string_view reason, std::string_view message) override {
     std::lock_guard lock(mu_);
     events_.push_back({ref.key(), type, std::string(reason), std::string(message)});
+  }
+  void progress(const core::IngressRef& ref, std::string_view certificate, std::string_view reason,
+                std::string_view message) override {
+    std::lock_guard lock(mu_);
+    events_.push_back({ref.key(), EventType::Normal, std::string(reason), std::string(message),
+                       std::string(certificate), "progress"});
+  }
+  void outcome(const core::IngressRef& ref, std::string_view certificate, EventType type, std::string_view reason,
+               std::string_view message) override {
+    std::lock_guard lock(mu_);
+    events_.push_back({ref.key(), type, std::string(reason), std::string(message), std::string(certificate),
+                       "outcome"});
   }
   std::vector<RecordedEvent> all() {
     std::lock_guard lock(mu_);

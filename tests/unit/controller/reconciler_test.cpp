@@ -9,6 +9,37 @@ using namespace acme_sidecar::controller;
 using namespace acme_sidecar::controller::testing;
 using namespace std::chrono_literals;
 
+TEST_CASE("Issuing is a progress event and Issued its outcome, for the same certificate, saying why") {
+  // A sink may drop the progress event when the outcome follows soon (app::DeferredEventSink): the
+  // outcome must then carry the reason the progress event gave.
+  Rig rig;
+  rig.lister.upsert(make_ingress("web", {"example.com"}, "web-tls"));
+  rig.reconciler()->reconcile("default/web-tls");
+  auto all = rig.events.all();
+  REQUIRE(all.size() == 2);
+  CHECK(all[0].reason == "Issuing");
+  CHECK(all[0].via == "progress");
+  CHECK(all[0].certificate == "default/web-tls");
+  CHECK(all[1].reason == "Issued");
+  CHECK(all[1].via == "outcome");
+  CHECK(all[1].certificate == "default/web-tls");
+  CHECK(all[1].message.find("Secret default/web-tls does not exist") != std::string::npos);
+}
+
+TEST_CASE("a failed issuance is an outcome of the certificate too") {
+  Rig rig;
+  rig.lister.upsert(make_ingress("web", {"example.com"}, "web-tls"));
+  rig.issuer.behaviour = [](const core::DesiredCertificate&) {
+    throw core::Error(core::ErrorKind::AcmeProblem, "rejected");
+  };
+  CHECK_THROWS(rig.reconciler()->reconcile("default/web-tls"));
+  auto all = rig.events.all();
+  REQUIRE(all.size() == 2);
+  CHECK(all[1].reason == "Failed");
+  CHECK(all[1].via == "outcome");
+  CHECK(all[1].certificate == "default/web-tls");
+}
+
 TEST_CASE("a new Ingress gets a kubernetes.io/tls Secret with our label and annotations") {
   Rig rig;
   rig.lister.upsert(make_ingress("web", {"WWW.Example.com", "example.com"}, "web-tls"));
