@@ -13,6 +13,7 @@
 #include <string>
 
 #include "controller/interfaces.hpp"
+#include "crypto/key.hpp"
 
 namespace acme_sidecar::controller {
 
@@ -31,6 +32,7 @@ class CryptoInspector final : public CertificateInspector {
 
   std::size_t capacity_;
   bool der_fast_path_;
+  crypto::EcKeyVerifier ec_keys_;
   mutable std::mutex mu_;
   mutable std::map<std::string, Inspection> current_, previous_;
   mutable std::size_t hits_ = 0;

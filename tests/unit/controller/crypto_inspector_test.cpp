@@ -148,6 +148,26 @@ TEST_CASE("CryptoInspector's DER fast path answers exactly like the OpenSSL path
     }
   }
 
+  SECTION("every flipped byte of the key, in PKCS#8 and with the wrong curve") {
+    const std::string chain = ec_leaf.to_pem() + inter_pem;
+    const std::string pem = ec.to_pkcs8_pem();
+    const auto begin = pem.find('\n') + 1;
+    const auto end = pem.find("-----END");
+    const crypto::Bytes der = crypto::base64_decode(pem.substr(begin, end - begin));
+    int differences = 0;
+    for (std::size_t i = 0; i < der.size(); ++i) {
+      for (const std::uint8_t mask : {0x01, 0x80}) {
+        crypto::Bytes m = der;
+        m[i] ^= mask;
+        std::string key_pem = "-----BEGIN PRIVATE KEY-----\n" + crypto::base64_encode(m) + "\n-----END PRIVATE KEY-----\n";
+        if (!same_inspection(fast.inspect(chain, key_pem), reference.inspect(chain, key_pem))) ++differences;
+      }
+    }
+    CHECK(differences == 0);
+    const std::string p384 = inter_key.to_pkcs8_pem();
+    CHECK(same_inspection(fast.inspect(chain, p384), reference.inspect(chain, p384)));
+  }
+
   SECTION("every flipped byte of the leaf and of the intermediate") {
     int differences = 0;
     std::string first;
