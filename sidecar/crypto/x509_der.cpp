@@ -97,11 +97,12 @@ void check_integer(ByteView v) {
 }
 
 // AlgorithmIdentifier with absent, NULL or OID parameters.
-ByteView read_algorithm(Der& d, ByteView* params_oid = nullptr) {
+ByteView read_algorithm(Der& d, ByteView* params_oid = nullptr, bool* params_null = nullptr) {
   Der alg(d.next(0x30, "AlgorithmIdentifier"));
   const ByteView oid = read_oid(alg, "algorithm OID");
   if (auto null = alg.optional(0x05, "NULL parameters")) {
     if (!null->empty()) reject("NULL with content");
+    if (params_null != nullptr) *params_null = true;
   } else if (alg.peek_tag() == 0x06) {
     const ByteView p = read_oid(alg, "parameter OID");
     if (params_oid != nullptr) *params_oid = p;
@@ -193,7 +194,8 @@ std::optional<ByteView> positive_magnitude(ByteView v) {
 void read_spki(Der& d, CertificateSummary& out) {
   Der spki(d.next(0x30, "SubjectPublicKeyInfo"));
   ByteView curve;
-  const ByteView alg = read_algorithm(spki, &curve);
+  bool null_params = false;
+  const ByteView alg = read_algorithm(spki, &curve, &null_params);
   const ByteView bits = spki.next(0x03, "subjectPublicKey");
   spki.end("SubjectPublicKeyInfo");
   if (bits.empty() || bits[0] != 0) reject("subjectPublicKey unused bits");
@@ -210,7 +212,7 @@ void read_spki(Der& d, CertificateSummary& out) {
       out.key_algorithm = ka;
       out.ec_point.assign(key.begin(), key.end());
     }
-  } else if (equals(alg, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}) && curve.empty()) {  // rsaEncryption
+  } else if (equals(alg, {0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x01}) && null_params) {  // rsaEncryption
     try {
       Der outer(key);
       Der rsa(outer.next(0x30, "RSAPublicKey"));
