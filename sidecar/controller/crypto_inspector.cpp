@@ -1,10 +1,13 @@
 #include "controller/crypto_inspector.hpp"
 
+#include <optional>
+
 #include "core/error.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/key.hpp"
 #include "crypto/sign.hpp"
 #include "crypto/x509.hpp"
+#include "crypto/x509_der.hpp"
 
 namespace acme_sidecar::controller {
 
@@ -17,6 +20,42 @@ std::string memo_key(std::string_view chain_pem, std::string_view key_pem) {
   input.append(key_pem);
   auto digest = crypto::sha256(crypto::as_bytes(input));
   return std::string(digest.begin(), digest.end());
+}
+
+// The common case through our own DER reader: every block accepted by it, and tls.key's public half
+// equal to the leaf's key. Anything else (odd encodings, a bad or mismatched key) → nullopt, and the
+// OpenSSL path decides, so errors and mismatches read exactly as before. A match also proves the
+// leaf's key valid (it is the public half of a key whose consistency was checked).
+// EC keys are checked by `ec_keys` (no EVP_PKEY built); other keys go through PrivateKey::from_pem.
+std::optional<Inspection> inspect_fast(const crypto::EcKeyVerifier& ec_keys, std::string_view chain_pem,
+                                       std::string_view key_pem) {
+  try {
+    auto chain = crypto::read_certificate_pem_chain(chain_pem);
+    auto& leaf = chain.front();
+    crypto::KeyAlgorithm algorithm{};
+    if (auto ec = ec_keys.public_point(key_pem)) {
+      if (leaf.key_algorithm != ec->algorithm || leaf.ec_point != ec->point) return std::nullopt;
+      algorithm = ec->algorithm;
+    } else {
+      const auto key = crypto::PrivateKey::from_pem(key_pem);
+      if (!crypto::public_key_matches(key, leaf)) return std::nullopt;
+      algorithm = key.algorithm();
+    }
+    core::CertificateFacts f;
+    f.dns_names = std::move(leaf.dns_names);
+    f.ip_addresses = std::move(leaf.ip_addresses);
+    f.not_before = leaf.not_before;
+    f.not_after = leaf.not_after;
+    f.common_name = std::move(leaf.subject_cn);
+    f.issuer_cn = std::move(leaf.issuer_cn);
+    f.key_algorithm = std::string(crypto::to_string(algorithm));
+    f.key_matches = true;
+    Inspection out;
+    out.facts = std::move(f);
+    return out;
+  } catch (const core::Error&) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -55,7 +94,10 @@ std::size_t CryptoInspector::memo_hits() const {
   return hits_;
 }
 
-Inspection CryptoInspector::inspect_uncached(std::string_view chain_pem, std::string_view key_pem) {
+Inspection CryptoInspector::inspect_uncached(std::string_view chain_pem, std::string_view key_pem) const {
+  if (der_fast_path_) {
+    if (auto fast = inspect_fast(ec_keys_, chain_pem, key_pem)) return std::move(*fast);
+  }
   Inspection out;
   try {
     auto chain = crypto::parse_pem_chain(chain_pem);

@@ -7,6 +7,7 @@
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
+#include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
@@ -161,42 +162,55 @@ std::optional<std::pair<const char*, std::size_t>> named_curve(ByteView oid) {
   return std::nullopt;
 }
 
+// The parts of an EC private key the fast paths use (views into the DER).
+struct EcParts {
+  const char* curve = nullptr;  // "P-256" / "P-384"
+  std::size_t field = 0;        // scalar / coordinate size
+  ByteView scalar;
+  ByteView point;  // uncompressed 04||X||Y
+};
+
 // SEC1 ECPrivateKey (RFC 5915): SEQUENCE { INTEGER 1, OCTET STRING d, [0] OID curve OPT, [1] BIT STRING Q OPT }.
 // `curve_oid` comes from the PKCS#8 algorithm when wrapped, else from [0]. Requires Q (OpenSSL writes it).
-EvpPkeyPtr ec_from_sec1(ByteView der, std::optional<ByteView> curve_oid) {
+std::optional<EcParts> ec_parts_sec1(ByteView der, std::optional<ByteView> curve_oid) {
   std::uint8_t tag = 0;
   ByteView seq, field;
-  if (!der_next(der, tag, seq) || tag != 0x30 || !der.empty()) return nullptr;
-  if (!der_next(seq, tag, field) || tag != 0x02 || !der_equals(field, {0x01})) return nullptr;
+  if (!der_next(der, tag, seq) || tag != 0x30 || !der.empty()) return std::nullopt;
+  if (!der_next(seq, tag, field) || tag != 0x02 || !der_equals(field, {0x01})) return std::nullopt;
   ByteView scalar;
-  if (!der_next(seq, tag, scalar) || tag != 0x04) return nullptr;
+  if (!der_next(seq, tag, scalar) || tag != 0x04) return std::nullopt;
   std::optional<ByteView> point;
   while (!seq.empty()) {
-    if (!der_next(seq, tag, field)) return nullptr;
+    if (!der_next(seq, tag, field)) return std::nullopt;
     ByteView inner = field, value;
     std::uint8_t inner_tag = 0;
-    if (!der_next(inner, inner_tag, value) || !inner.empty()) return nullptr;
+    if (!der_next(inner, inner_tag, value) || !inner.empty()) return std::nullopt;
     if (tag == 0xa0 && inner_tag == 0x06) {
-      if (curve_oid && !std::equal(curve_oid->begin(), curve_oid->end(), value.begin(), value.end())) return nullptr;
+      if (curve_oid && !std::equal(curve_oid->begin(), curve_oid->end(), value.begin(), value.end())) {
+        return std::nullopt;
+      }
       curve_oid = value;
     } else if (tag == 0xa1 && inner_tag == 0x03) {
-      if (value.size() < 2 || value[0] != 0x00) return nullptr;  // no unused bits
+      if (value.size() < 2 || value[0] != 0x00) return std::nullopt;  // no unused bits
       point = value.subspan(1);
     } else {
-      return nullptr;
+      return std::nullopt;
     }
   }
-  if (!curve_oid || !point) return nullptr;
+  if (!curve_oid || !point) return std::nullopt;
   auto curve = named_curve(*curve_oid);
-  if (!curve || scalar.empty() || scalar.size() > curve->second) return nullptr;
-  if (point->size() != 1 + 2 * curve->second || (*point)[0] != 0x04) return nullptr;  // uncompressed
+  if (!curve || scalar.empty() || scalar.size() > curve->second) return std::nullopt;
+  if (point->size() != 1 + 2 * curve->second || (*point)[0] != 0x04) return std::nullopt;  // uncompressed
+  return EcParts{curve->first, curve->second, scalar, *point};
+}
 
+EvpPkeyPtr ec_from_parts(const EcParts& parts) {
   BignumPtr d(BN_secure_new());
-  if (!d || BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), d.get()) == nullptr) return nullptr;
+  if (!d || BN_bin2bn(parts.scalar.data(), static_cast<int>(parts.scalar.size()), d.get()) == nullptr) return nullptr;
   OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
-  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, curve->first, 0) != 1 ||
+  if (!bld || OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, parts.curve, 0) != 1 ||
       OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, d.get()) != 1 ||
-      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point->data(), point->size()) != 1) {
+      OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, parts.point.data(), parts.point.size()) != 1) {
     return nullptr;
   }
   OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
@@ -210,20 +224,30 @@ EvpPkeyPtr ec_from_sec1(ByteView der, std::optional<ByteView> curve_oid) {
 }
 
 // PKCS#8 PrivateKeyInfo: SEQUENCE { INTEGER 0, SEQUENCE { OID id-ecPublicKey, OID curve }, OCTET STRING sec1 }.
-EvpPkeyPtr ec_from_pkcs8(ByteView der) {
+std::optional<EcParts> ec_parts_pkcs8(ByteView der) {
   std::uint8_t tag = 0;
   ByteView seq, field, alg;
-  if (!der_next(der, tag, seq) || tag != 0x30 || !der.empty()) return nullptr;
-  if (!der_next(seq, tag, field) || tag != 0x02 || !der_equals(field, {0x00})) return nullptr;
-  if (!der_next(seq, tag, alg) || tag != 0x30) return nullptr;
+  if (!der_next(der, tag, seq) || tag != 0x30 || !der.empty()) return std::nullopt;
+  if (!der_next(seq, tag, field) || tag != 0x02 || !der_equals(field, {0x00})) return std::nullopt;
+  if (!der_next(seq, tag, alg) || tag != 0x30) return std::nullopt;
   ByteView oid, curve;
   if (!der_next(alg, tag, oid) || tag != 0x06 || !der_equals(oid, {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01})) {
-    return nullptr;  // not id-ecPublicKey (RSA, Ed25519, ...): OpenSSL's path
+    return std::nullopt;  // not id-ecPublicKey (RSA, Ed25519, ...): OpenSSL's path
   }
-  if (!der_next(alg, tag, curve) || tag != 0x06 || !alg.empty()) return nullptr;
+  if (!der_next(alg, tag, curve) || tag != 0x06 || !alg.empty()) return std::nullopt;
   ByteView sec1;
-  if (!der_next(seq, tag, sec1) || tag != 0x04 || !seq.empty()) return nullptr;  // no attributes
-  return ec_from_sec1(sec1, curve);
+  if (!der_next(seq, tag, sec1) || tag != 0x04 || !seq.empty()) return std::nullopt;  // no attributes
+  return ec_parts_sec1(sec1, curve);
+}
+
+// The first private key block of `blocks`, read by the fast path (PKCS#8 or SEC1 EC keys).
+std::optional<EcParts> first_ec_parts(const std::vector<detail::PemBlock>& blocks) {
+  for (const auto& block : blocks) {
+    if (block.label == "PRIVATE KEY") return ec_parts_pkcs8(block.der);
+    if (block.label == "EC PRIVATE KEY") return ec_parts_sec1(block.der, std::nullopt);
+    if (block.label.find("PRIVATE KEY") != std::string::npos) return std::nullopt;
+  }
+  return std::nullopt;  // only the first private key block counts, as with PEM_read_bio_PrivateKey
 }
 
 // The first private key block of `pem` through the fast path, or nullptr.
@@ -235,16 +259,7 @@ EvpPkeyPtr fast_ec_private_key(std::string_view pem) {
     return nullptr;
   }
   EvpPkeyPtr key;
-  for (const auto& block : blocks) {
-    if (block.label == "PRIVATE KEY") {
-      key = ec_from_pkcs8(block.der);
-    } else if (block.label == "EC PRIVATE KEY") {
-      key = ec_from_sec1(block.der, std::nullopt);
-    } else if (block.label.find("PRIVATE KEY") == std::string::npos) {
-      continue;
-    }
-    break;  // only the first private key block counts, as with PEM_read_bio_PrivateKey
-  }
+  if (auto parts = first_ec_parts(blocks)) key = ec_from_parts(*parts);
   for (auto& block : blocks) OPENSSL_cleanse(block.der.data(), block.der.size());
   detail::clear_openssl_errors();
   return key;
@@ -385,5 +400,60 @@ std::string PrivateKey::to_pkcs8_pem() const {
 std::string PrivateKey::public_key_pem() const { return public_key().to_pem(); }
 
 PublicKey PrivateKey::public_key() const { return PublicKey::from_native(key_.get()); }
+
+// ---- EcKeyVerifier -------------------------------------------------------------------------------
+
+namespace {
+
+std::shared_ptr<const EC_GROUP> named_group(int nid) {
+  EcGroupPtr group(EC_GROUP_new_by_curve_name_ex(nullptr, nullptr, nid));
+  if (!group) detail::throw_openssl(ErrorKind::Internal, "cannot create EC group");
+  return std::shared_ptr<const EC_GROUP>(group.release(), [](const EC_GROUP* g) { OsslDeleter{}(const_cast<EC_GROUP*>(g)); });
+}
+
+// d in [1, n) and d·G == Q, Q on the curve (what EVP_PKEY_pairwise_check proves, with one multiplication).
+bool consistent(const EC_GROUP* group, ByteView scalar, ByteView point) {
+  BnCtxPtr ctx(BN_CTX_new());
+  BignumPtr d(BN_secure_new());
+  EcPointPtr q(EC_POINT_new(group)), r(EC_POINT_new(group));
+  if (!ctx || !d || !q || !r) return false;
+  if (BN_bin2bn(scalar.data(), static_cast<int>(scalar.size()), d.get()) == nullptr) return false;
+  const BIGNUM* order = EC_GROUP_get0_order(group);
+  if (BN_is_zero(d.get()) || order == nullptr || BN_cmp(d.get(), order) >= 0) return false;
+  if (EC_POINT_oct2point(group, q.get(), point.data(), point.size(), ctx.get()) != 1) return false;  // on the curve
+  if (EC_POINT_mul(group, r.get(), d.get(), nullptr, nullptr, ctx.get()) != 1) return false;
+  return EC_POINT_cmp(group, q.get(), r.get(), ctx.get()) == 0;
+}
+
+}  // namespace
+
+EcKeyVerifier::EcKeyVerifier()
+    : p256_(named_group(NID_X9_62_prime256v1)), p384_(named_group(NID_secp384r1)) {}
+
+std::optional<EcKeyVerifier::PublicPoint> EcKeyVerifier::public_point(std::string_view pem) const {
+  std::vector<detail::PemBlock> blocks;
+  try {
+    blocks = detail::parse_pem_blocks(pem);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  std::optional<PublicPoint> out;
+  // What PrivateKey::from_pem refuses before reading a key, refused here too.
+  const auto labels = detail::pem_labels(pem);
+  const bool encrypted = pem.find("Proc-Type:") != std::string_view::npos ||
+                         std::find(labels.begin(), labels.end(), "ENCRYPTED PRIVATE KEY") != labels.end();
+  if (!encrypted) {
+    if (auto parts = first_ec_parts(blocks)) {
+      const bool p256 = parts->field == 32;
+      if (consistent(p256 ? p256_.get() : p384_.get(), parts->scalar, parts->point)) {
+        out = PublicPoint{p256 ? KeyAlgorithm::EcdsaP256 : KeyAlgorithm::EcdsaP384,
+                          Bytes(parts->point.begin(), parts->point.end())};
+      }
+    }
+  }
+  for (auto& block : blocks) OPENSSL_cleanse(block.der.data(), block.der.size());
+  detail::clear_openssl_errors();
+  return out;
+}
 
 }  // namespace acme_sidecar::crypto

@@ -4,6 +4,7 @@
 // material. Copies share the same immutable EVP_PKEY (cheap, thread-safe for signing).
 #include <iosfwd>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -71,6 +72,26 @@ class PrivateKey {
   PrivateKey(std::shared_ptr<EVP_PKEY> key, KeyAlgorithm alg) : key_(std::move(key)), alg_(alg) {}
   std::shared_ptr<EVP_PKEY> key_;
   KeyAlgorithm alg_;
+};
+
+// Consistency check of EC private keys without building an EVP_PKEY (for the certificate inspector:
+// PrivateKey::from_pem spends most of its time creating the curve group and in OpenSSL's pairwise
+// check). Holds the P-256/P-384 groups, created once; safe to use from several threads.
+class EcKeyVerifier {
+ public:
+  EcKeyVerifier();
+  struct PublicPoint {
+    KeyAlgorithm algorithm;
+    Bytes point;  // uncompressed 04||X||Y
+  };
+  // For an unencrypted P-256/P-384 key in PKCS#8 or SEC1 PEM (the first private key block, as
+  // PrivateKey::from_pem reads it) whose scalar d is in [1, n) and whose embedded point Q is on the
+  // curve and equals d·G: its public point. nullopt for anything else (RSA, other curves, encrypted,
+  // malformed, inconsistent): the caller then takes PrivateKey::from_pem, which explains the problem.
+  std::optional<PublicPoint> public_point(std::string_view pem) const;
+
+ private:
+  std::shared_ptr<const EC_GROUP> p256_, p384_;
 };
 
 }  // namespace acme_sidecar::crypto

@@ -14,6 +14,8 @@
 namespace acme_sidecar::crypto {
 
 void OsslDeleter::operator()(EVP_PKEY* p) const noexcept { EVP_PKEY_free(p); }
+void OsslDeleter::operator()(EC_GROUP* p) const noexcept { EC_GROUP_free(p); }
+void OsslDeleter::operator()(EC_POINT* p) const noexcept { EC_POINT_free(p); }
 void OsslDeleter::operator()(EVP_PKEY_CTX* p) const noexcept { EVP_PKEY_CTX_free(p); }
 void OsslDeleter::operator()(EVP_MD_CTX* p) const noexcept { EVP_MD_CTX_free(p); }
 void OsslDeleter::operator()(EVP_MAC* p) const noexcept { EVP_MAC_free(p); }

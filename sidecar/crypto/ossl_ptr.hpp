@@ -16,6 +16,8 @@ typedef struct X509_extension_st X509_EXTENSION;
 typedef struct ECDSA_SIG_st ECDSA_SIG;
 typedef struct GENERAL_NAME_st GENERAL_NAME;
 typedef struct BASIC_CONSTRAINTS_st BASIC_CONSTRAINTS;
+typedef struct ec_group_st EC_GROUP;
+typedef struct ec_point_st EC_POINT;
 
 namespace acme_sidecar::crypto {
 
@@ -35,6 +37,8 @@ struct OsslDeleter {
   void operator()(BIGNUM* p) const noexcept;
   void operator()(BN_CTX* p) const noexcept;
   void operator()(ECDSA_SIG* p) const noexcept;
+  void operator()(EC_GROUP* p) const noexcept;
+  void operator()(EC_POINT* p) const noexcept;
   // ASN1_INTEGER, ASN1_TIME, ASN1_OCTET_STRING, ... are all ASN1_STRING (one C type).
   void operator()(ASN1_STRING* p) const noexcept;
   void operator()(AUTHORITY_KEYID* p) const noexcept;
@@ -66,6 +70,8 @@ using BioPtr = std::unique_ptr<BIO, OsslDeleter>;
 using BignumPtr = std::unique_ptr<BIGNUM, OsslDeleter>;
 using BnCtxPtr = std::unique_ptr<BN_CTX, OsslDeleter>;
 using EcdsaSigPtr = std::unique_ptr<ECDSA_SIG, OsslDeleter>;
+using EcGroupPtr = std::unique_ptr<EC_GROUP, OsslDeleter>;
+using EcPointPtr = std::unique_ptr<EC_POINT, OsslDeleter>;
 using AuthorityKeyIdPtr = std::unique_ptr<AUTHORITY_KEYID, OsslDeleter>;
 using GeneralNamePtr = std::unique_ptr<GENERAL_NAME, OsslDeleter>;
 using BasicConstraintsPtr = std::unique_ptr<BASIC_CONSTRAINTS, OsslDeleter>;

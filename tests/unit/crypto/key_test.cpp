@@ -235,3 +235,66 @@ TEST_CASE("a PKCS#8 EC key with a foreign public point is refused", "[crypto][ke
   Bytes cut(da.begin(), da.end() - 10);
   REQUIRE_CRYPTO_ERROR(PrivateKey::from_pem(detail::to_pem("PRIVATE KEY", cut)), ErrorKind::Crypto, ErrorKind::Parse);
 }
+
+namespace {
+
+// The uncompressed point at the end of a key's SubjectPublicKeyInfo.
+Bytes public_point_of(const PrivateKey& key) {
+  const Bytes spki = key.public_key().to_der();
+  const std::size_t n = key.algorithm() == KeyAlgorithm::EcdsaP256 ? 65 : 97;
+  return Bytes(spki.end() - static_cast<std::ptrdiff_t>(n), spki.end());
+}
+
+}  // namespace
+
+TEST_CASE("EcKeyVerifier returns the public point exactly when PrivateKey::from_pem accepts the EC key", "[crypto][key]") {
+  const EcKeyVerifier verifier;
+  for (auto alg : {KeyAlgorithm::EcdsaP256, KeyAlgorithm::EcdsaP384}) {
+    for (bool traditional : {false, true}) {
+      CAPTURE(to_string(alg), traditional);
+      const PrivateKey key = PrivateKey::generate(alg);
+      const std::string pem = write_pem(key.native(), traditional);
+      const auto point = verifier.public_point(pem);
+      REQUIRE(point);
+      CHECK(point->algorithm == alg);
+      CHECK(point->point == public_point_of(key));
+      // Every flipped byte of the DER: either refused, or a key from_pem reads with that very point.
+      const Bytes der = detail::parse_pem_blocks(pem).front().der;
+      const std::string label = traditional ? "EC PRIVATE KEY" : "PRIVATE KEY";
+      int wrong = 0, accepted = 0;
+      for (std::size_t i = 0; i < der.size(); ++i) {
+        for (const std::uint8_t mask : {0x01, 0x80}) {
+          Bytes m = der;
+          m[i] ^= mask;
+          const std::string mutated = detail::to_pem(label, m);
+          const auto p = verifier.public_point(mutated);
+          if (!p) continue;
+          ++accepted;
+          try {
+            const PrivateKey parsed = PrivateKey::from_pem(mutated);
+            if (parsed.algorithm() != p->algorithm || public_point_of(parsed) != p->point) ++wrong;
+          } catch (const acme_sidecar::core::Error&) {
+            ++wrong;
+          }
+        }
+      }
+      CHECK(wrong == 0);
+      // Every byte of these keys matters (version, OIDs, lengths, scalar, point): no flip survives.
+      CHECK(accepted == 0);
+    }
+  }
+  // Not for the verifier: RSA, encrypted, garbage, a tampered (inconsistent) key.
+  CHECK_FALSE(verifier.public_point(PrivateKey::generate(KeyAlgorithm::Rsa2048).to_pkcs8_pem()));
+  CHECK_FALSE(verifier.public_point("garbage"));
+  CHECK_FALSE(verifier.public_point(""));
+  const PrivateKey a = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const PrivateKey b = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  std::string pkcs8 = a.to_pkcs8_pem();
+  CHECK_FALSE(verifier.public_point("-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n" + pkcs8));
+  CHECK_FALSE(verifier.public_point("Proc-Type: 4,ENCRYPTED\n" + pkcs8));
+  Bytes da = detail::parse_pem_blocks(write_pem(a.native(), true)).front().der;
+  const Bytes db = detail::parse_pem_blocks(write_pem(b.native(), true)).front().der;
+  REQUIRE(da.size() == db.size());
+  std::copy(db.end() - 65, db.end(), da.end() - 65);  // b's point with a's scalar
+  CHECK_FALSE(verifier.public_point(detail::to_pem("EC PRIVATE KEY", da)));
+}
