@@ -166,7 +166,7 @@ TEST_CASE("a restart with every certificate valid sends nothing to the CA") {
 
 TEST_CASE("short-lived certificates are renewed before they expire and the probe sees the reload") {
   StackOptions o;
-  o.validity_seconds = 40;  // lifetime < 10 days: renewed with half of it left, i.e. after ~20 s
+  o.pebble.certificate_validity_seconds = 40;  // lifetime < 10 days: renewed with half of it left, i.e. after ~20 s
   Stack stack(o);
   stack.apply(ingress_yaml("demo", "web", {"web.demo.example"}, "web-tls"));
   auto first = stack.wait_secret("demo", "web-tls");

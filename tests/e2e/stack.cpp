@@ -29,7 +29,18 @@ std::string run_checked(const std::vector<std::string>& argv) {
   if (r.status != 0) FAIL("command failed: " << argv.front() << " → " << r.output);
   return r.output;
 }
+
+std::filesystem::path sidecar_log_path(const std::filesystem::path& dir, int i) {
+  return dir / ("sidecar-" + std::to_string(i) + ".log");
+}
 }  // namespace
+
+bool is_managed_tls(const json& s) {
+  if (!s.contains("metadata")) return false;
+  auto labels = s["metadata"].value("labels", json::object());
+  return labels.value("app.kubernetes.io/managed-by", "") == "acme-sidecar" &&
+         s.value("type", "") == "kubernetes.io/tls";
+}
 
 std::string ingress_yaml(const std::string& ns, const std::string& name, const std::vector<std::string>& hosts,
                          const std::string& secret, const std::string& ingress_class) {
@@ -50,10 +61,10 @@ std::string ingress_yaml(const std::string& ns, const std::string& name, const s
 
 Stack::Stack(StackOptions options) : options_(std::move(options)) {
   dir_ = std::make_unique<testing::TempDir>("acme-sidecar-e2e");
-  testing::PebbleOptions po;
+  testing::PebbleOptions po = options_.pebble;
   po.http_port = kHttpPort;  // Pebble validates through nginx, like a CA through the controller
-  po.certificate_validity_seconds = options_.validity_seconds;
   pebble_ = std::make_unique<testing::PebbleRig>(po);
+  remember_root();
 
   fake_apiserver::Options ao;
   ao.port = kApiPort;
@@ -64,14 +75,12 @@ Stack::Stack(StackOptions options) : options_(std::move(options)) {
   api_ = std::make_unique<fake_apiserver::FakeApiServer>(ao);
   api_->start();
   api_->write_files((dir() / "kube").string());
-  std::string namespaces;
-  for (const auto& ns : std::set<std::string>{"acme-sidecar", "demo", options_.namespace_name})
-    namespaces += "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: " + ns + "\n---\n";
-  apply(namespaces);
+  create_namespaces();
 
   start_nginx();
   sidecars_.resize(static_cast<std::size_t>(options_.replicas));
-  for (int i = 0; i < options_.replicas; ++i) start_sidecar(i);
+  if (options_.start_sidecars)
+    for (int i = 0; i < options_.replicas; ++i) start_sidecar(i);
 }
 
 Stack::~Stack() {
@@ -79,6 +88,47 @@ Stack::~Stack() {
     if (s) s->stop(3000ms);
   if (nginx_) nginx_->stop(3000ms);
   if (api_) api_->stop();
+}
+
+void Stack::create_namespaces() const {
+  for (const auto& ns : std::set<std::string>{"acme-sidecar", "demo", options_.namespace_name}) {
+    if (!api_->get("namespaces", "", ns))
+      api_->put("namespaces", json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  }
+}
+
+void Stack::remember_root() {
+  std::string root;
+  testing::poll_until(
+      [&] {
+        try {
+          root = pebble_->root_pem();
+          return true;
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      20s);
+  REQUIRE_FALSE(root.empty());
+  roots_.push_back(root);
+}
+
+void Stack::pebble_restart() {
+  pebble_->restart();
+  remember_root();
+}
+
+std::size_t Stack::pebble_count(const std::string& needle) const {
+  std::size_t n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(pebble_->work_dir())) {
+    auto name = e.path().filename().string();
+    if (name.rfind("pebble-", 0) == 0 && e.path().extension() == ".log") n += testing::count_in_file(e.path(), needle);
+  }
+  return n;
+}
+
+std::string Stack::directory_url() const {
+  return directory_override_.empty() ? pebble_->directory_url() : directory_override_;
 }
 
 void Stack::start_nginx() {
@@ -127,7 +177,7 @@ void Stack::start_nginx() {
 std::vector<std::string> Stack::sidecar_args(int i) const {
   std::vector<std::string> a = {
       sidecar_binary(),
-      "--acme-directory", pebble_->directory_url(),
+      "--acme-directory", directory_url(),
       "--acme-ca-bundle", pebble_->ca_bundle_path(),
       "--acme-email", "e2e@example.org",
       "--kubeconfig", (dir() / "kube" / (options_.sidecar_user.empty() ? std::string("kubeconfig")
@@ -151,24 +201,49 @@ std::vector<std::string> Stack::sidecar_args(int i) const {
     a.emplace_back("--no-leader-elect");
   }
   a.insert(a.end(), options_.extra_args.begin(), options_.extra_args.end());
+  if (auto it = options_.replica_args.find(i); it != options_.replica_args.end())
+    a.insert(a.end(), it->second.begin(), it->second.end());
   return a;
 }
 
 void Stack::start_sidecar(int i) {
   testing::Subprocess::Options o;
   o.argv = sidecar_args(i);
-  o.log_file = dir() / ("sidecar-" + std::to_string(i) + ".log");
+  o.log_file = sidecar_log_path(dir(), i);
   // Sanitizer builds: leaks at SIGKILL are not leaks.
   o.env = {{"ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1"}};
   sidecars_.at(static_cast<std::size_t>(i)) = std::make_unique<testing::Subprocess>(o);
-  ++sidecar_starts_;
-  REQUIRE(testing::wait_for_port("127.0.0.1", 9402 + i, 60s));
+  if (!testing::wait_for_port("127.0.0.1", 9402 + i, 60s)) {
+    FAIL("sidecar-" << i << " did not listen on 127.0.0.1:" << 9402 + i << " within 60 s (running: "
+                    << sidecar(i).running() << "); log tail:\n"
+                    << log_tail(i, 4000));
+  }
 }
 
 void Stack::stop_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->stop(15000ms); }
 void Stack::kill_sidecar(int i) { sidecars_.at(static_cast<std::size_t>(i))->kill(); }
 
-std::string Stack::sidecar_log(int i) const { return read_file(dir() / ("sidecar-" + std::to_string(i) + ".log")); }
+std::string Stack::sidecar_log(int i) const { return read_file(sidecar_log_path(dir(), i)); }
+
+std::size_t Stack::sidecar_log_size(int i) const {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(sidecar_log_path(dir(), i), ec);
+  return ec ? 0 : static_cast<std::size_t>(n);
+}
+
+std::string Stack::sidecar_log_from(int i, std::size_t offset) const {
+  std::ifstream in(sidecar_log_path(dir(), i), std::ios::binary);
+  if (!in) return {};
+  in.seekg(static_cast<std::streamoff>(offset));
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+std::string Stack::log_tail(int i, std::size_t bytes) const {
+  auto log = sidecar_log(i);
+  return log.size() > bytes ? log.substr(log.size() - bytes) : log;
+}
 
 std::string Stack::metrics(int i) const {
   try {
@@ -201,6 +276,16 @@ std::optional<double> Stack::metric(int i, const std::string& name,
   return std::nullopt;
 }
 
+int Stack::leader() const {
+  if (!options_.leader_elect) return 0;
+  auto lease = api_->get("leases", options_.namespace_name, "acme-sidecar");
+  if (!lease) return -1;
+  auto holder = (*lease)["spec"].value("holderIdentity", "");
+  for (int i = 0; i < options_.replicas; ++i)
+    if (holder == "sidecar-" + std::to_string(i)) return i;
+  return -1;
+}
+
 testing::RunResult Stack::kubectl(const std::vector<std::string>& args, const std::string& stdin_data) const {
   std::vector<std::string> argv = {"kubectl", "--kubeconfig", (dir() / "kube" / "kubeconfig").string()};
   argv.insert(argv.end(), args.begin(), args.end());
@@ -217,6 +302,13 @@ std::optional<json> Stack::secret(const std::string& ns, const std::string& name
   return api_->get("secrets", ns, name);
 }
 
+std::vector<json> Stack::managed_secrets() const {
+  std::vector<json> out;
+  for (const auto& s : api_->list("secrets"))
+    if (is_managed_tls(s)) out.push_back(s);
+  return out;
+}
+
 json Stack::wait_secret(const std::string& ns, const std::string& name, const std::function<bool(const json&)>& pred,
                         std::chrono::milliseconds timeout) const {
   std::optional<json> found;
@@ -228,7 +320,7 @@ json Stack::wait_secret(const std::string& ns, const std::string& name, const st
       timeout);
   if (!ok) {
     FAIL("Secret " << ns << "/" << name << " not as expected within the deadline; sidecar log tail:\n"
-                   << sidecar_log(0).substr(sidecar_log(0).size() > 6000 ? sidecar_log(0).size() - 6000 : 0));
+                   << log_tail(0));
   }
   return *found;
 }
@@ -258,21 +350,60 @@ std::string Stack::leaf_fingerprint(const json& s) {
   return crypto::parse_pem_chain(tls_crt(s)).front().sha256_fingerprint_hex();
 }
 
+bool Stack::valid(const json& s, std::string* why) const {
+  try {
+    auto chain = crypto::parse_pem_chain(tls_crt(s));
+    auto key = crypto::PrivateKey::from_pem(tls_key(s));
+    if (!crypto::key_matches_certificate(key, chain.front())) {
+      if (why) *why = "key does not match the leaf";
+      return false;
+    }
+    std::string last;
+    for (const auto& root : roots_) {
+      auto v = crypto::verify_chain(chain, {root}, std::chrono::system_clock::now());
+      if (v.ok) return true;
+      last = v.error;
+    }
+    if (why) *why = "chain: " + last;
+    return false;
+  } catch (const std::exception& e) {
+    if (why) *why = e.what();
+    return false;
+  }
+}
+
 bool Stack::chain_verifies(const json& s) const {
-  auto chain = crypto::parse_pem_chain(tls_crt(s));
-  auto key = crypto::PrivateKey::from_pem(tls_key(s));
-  auto v = crypto::verify_chain(chain, {pebble_->root_pem()}, std::chrono::system_clock::now());
-  if (!v.ok) UNSCOPED_INFO("chain verification: " << v.error);
-  return v.ok && crypto::key_matches_certificate(key, chain.front());
+  std::string why;
+  bool ok = valid(s, &why);
+  if (!ok) UNSCOPED_INFO("chain verification: " << why);
+  return ok;
+}
+
+json Stack::wait_valid(const std::string& ns, const std::string& name, std::vector<std::string> names,
+                       std::chrono::milliseconds timeout) const {
+  std::sort(names.begin(), names.end());
+  std::optional<json> found;
+  bool ok = testing::poll_until(
+      [&] {
+        found = secret(ns, name);
+        if (!found || !found->contains("data") || !(*found)["data"].contains("tls.crt")) return false;
+        try {
+          return leaf_names(*found) == names && valid(*found);
+        } catch (const std::exception&) {
+          return false;
+        }
+      },
+      timeout);
+  if (!ok) {
+    FAIL("Secret " << ns << "/" << name << " not valid within the deadline; sidecar log tail:\n" << log_tail(0));
+  }
+  return *found;
 }
 
 void Stack::load_certificates() {
   auto nd = dir() / "nginx";
   for (const auto& entry : std::filesystem::directory_iterator(nd / "servers")) std::filesystem::remove(entry.path());
-  for (const auto& s : api_->list("secrets")) {
-    auto labels = s["metadata"].value("labels", json::object());
-    if (labels.value("app.kubernetes.io/managed-by", "") != "acme-sidecar" || s.value("type", "") != "kubernetes.io/tls")
-      continue;
+  for (const auto& s : managed_secrets()) {
     auto base = s["metadata"].value("namespace", "") + "_" + s["metadata"].value("name", "");
     write_file(nd / "certs" / (base + ".crt"), tls_crt(s));
     write_file(nd / "certs" / (base + ".key"), tls_key(s));
@@ -284,8 +415,17 @@ void Stack::load_certificates() {
                      ";\n  location / { return 200 \"" + host + "\\n\"; }\n}\n");
     }
   }
-  run_checked({"nginx", "-c", (nd / "nginx.conf").string(), "-s", "reload"});
+  reload_nginx();
 }
+
+void Stack::break_challenge_route(const std::string& host) {
+  write_file(dir() / "nginx" / "servers" / (host + ".broken.conf"),
+             "server {\n  listen 127.0.0.1:" + std::to_string(kHttpPort) + ";\n  server_name " + host +
+                 ";\n  location /.well-known/acme-challenge/ { return 404; }\n}\n");
+  reload_nginx();
+}
+
+void Stack::reload_nginx() { run_checked({"nginx", "-c", (dir() / "nginx" / "nginx.conf").string(), "-s", "reload"}); }
 
 std::string Stack::nginx_access_log() const { return read_file(dir() / "nginx" / "nginx-upstream.log"); }
 

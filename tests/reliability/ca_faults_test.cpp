@@ -80,7 +80,7 @@ class TlsStandin {
 
 TEST_CASE("badNonce on 60% of requests: every certificate is issued, retries are bounded and counted") {
   RigOptions o;
-  o.nonce_reject_percent = 60;
+  o.pebble.nonce_reject_percent = 60;
   Rig rig(o);
   SecretWatcher watcher(rig);
   const std::vector<std::string> certs = {"n1", "n2", "n3", "n4"};
@@ -191,8 +191,9 @@ TEST_CASE("a hostile CA: garbage JSON, garbage or truncated chains, other names,
 
 TEST_CASE("backoff: a permanently refused certificate produces exactly the orders the schedule allows") {
   RigOptions o;
-  o.domain_blocklist = {"blocked.demo.example"};
-  o.validity_seconds = 30;  // the healthy certificate is renewed (half of 30 s left) within the window
+  o.pebble.domain_blocklist = {"blocked.demo.example"};
+  // The healthy certificate is renewed (half of 30 s left) within the window.
+  o.pebble.certificate_validity_seconds = 30;
   Rig rig(o);
   rig.apply(ingress_yaml("demo", "healthy", {"healthy.demo.example"}, "healthy-tls"));
   auto first = rig.wait_valid("demo", "healthy-tls", {"healthy.demo.example"});

@@ -3,9 +3,9 @@
 #include <string>
 #include <vector>
 
-namespace acme_sidecar::reliability {
+#include "tests/reliability/rig.hpp"
 
-class Rig;
+namespace acme_sidecar::reliability {
 
 struct HygieneReport {
   std::size_t keys = 0;           // private keys looked for
