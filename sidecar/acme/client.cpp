@@ -526,12 +526,16 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
 bool AcmeClient::supports_renewal_info() { return !directory().renewal_info.empty(); }
 
 std::optional<RenewalInfo> AcmeClient::renewal_info(const std::string& certificate_pem) {
+  if (directory().renewal_info.empty()) return std::nullopt;
+  return renewal_info_for_id(crypto::ari_cert_id(crypto::parse_pem_chain(certificate_pem).front()));
+}
+
+std::optional<RenewalInfo> AcmeClient::renewal_info_for_id(const std::string& cert_id) {
   Directory dir = directory();
   if (dir.renewal_info.empty()) return std::nullopt;
-  auto chain = crypto::parse_pem_chain(certificate_pem);
   std::string url = dir.renewal_info;
   if (url.back() != '/') url += '/';
-  url += crypto::ari_cert_id(chain.front());
+  url += cert_id;
   auto r = transport_.get(url, Endpoint::RenewalInfo);
   RenewalInfo info = parse_body<RenewalInfo>(parse_renewal_info, r, url);
   info.retry_after = transport_.retry_after(r);

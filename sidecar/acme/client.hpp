@@ -115,6 +115,8 @@ class AcmeClient {
 
   // RFC 9773: nullopt when the CA offers no renewalInfo. Throws on errors.
   std::optional<RenewalInfo> renewal_info(const std::string& certificate_pem);
+  // The same by the certificate's RFC 9773 CertID (base64url(AKI keyid) "." base64url(serial)).
+  std::optional<RenewalInfo> renewal_info_for_id(const std::string& cert_id);
   bool supports_renewal_info();
 
   // "token.thumbprint" for the account key (loads the key).

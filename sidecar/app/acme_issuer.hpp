@@ -49,7 +49,7 @@ class AriSource final : public controller::RenewalInfoSource {
   AriSource(acme::AcmeClient& client, core::Clock& clock, core::Duration check_interval, core::RandomSource random,
             core::Logger log)
       : client_(client), clock_(clock), interval_(check_interval), random_(std::move(random)), log_(std::move(log)) {}
-  std::optional<core::RenewalWindow> renewal_window(std::string_view leaf_pem) override;
+  std::optional<core::RenewalWindow> renewal_window(std::string_view ari_id) override;
 
  private:
   struct Entry {

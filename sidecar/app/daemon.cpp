@@ -27,6 +27,7 @@
 #include "controller/crypto_inspector.hpp"
 #include "controller/reconciler.hpp"
 #include "core/error.hpp"
+#include "crypto/encoding.hpp"
 #include "crypto/x509.hpp"
 #include "http/curl_client.hpp"
 #include "kube/client.hpp"
@@ -98,30 +99,18 @@ class ControllerSlot {
   controller::Controller* current_ = nullptr;
 };
 
-// Compares what the controller serves for each host with the leaf in the managed Secret. The leaf's
-// fingerprint is computed once per Secret resourceVersion (`fingerprints` lives as long as the loop).
+// Compares what the controller serves for each host with the leaf in the managed Secret (its digest was
+// recorded when the Secret's resourceVersion was inspected).
 void probe_served_certificates(const SecretCache& secrets, const HostPort& https, metrics::Metrics& m,
-                               std::set<std::string>& known_hosts,
-                               std::map<std::string, std::pair<std::string, std::string>>& fingerprints,
-                               const core::Logger& log) {
+                               std::set<std::string>& known_hosts, const core::Logger& log) {
   std::set<std::string> seen;
-  std::map<std::string, std::pair<std::string, std::string>> still_there;
   for (const auto& s : secrets.list()) {
     if (s.type != "kubernetes.io/tls") continue;
     auto names_it = s.annotations.find("acme-sidecar.io/names");
     if (names_it == s.annotations.end() || !s.inspected || !s.inspected->present) continue;
-    const auto key = s.namespace_name + "/" + s.name;
-    std::string expected;
-    if (auto f = fingerprints.find(key); f != fingerprints.end() && f->second.first == s.resource_version) {
-      expected = f->second.second;
-    } else {
-      try {
-        expected = crypto::parse_pem_chain(s.inspected->leaf_pem).front().sha256_fingerprint_hex();
-      } catch (const std::exception&) {
-        continue;
-      }
-    }
-    still_there[key] = {s.resource_version, expected};
+    const auto& facts = s.inspected->inspection.facts;
+    if (!facts) continue;
+    const std::string expected = crypto::hex_encode(crypto::ByteView(facts->leaf_sha256.data(), facts->leaf_sha256.size()));
     std::string names = names_it->second;
     std::size_t start = 0;
     while (start <= names.size()) {
@@ -142,7 +131,6 @@ void probe_served_certificates(const SecretCache& secrets, const HostPort& https
   for (const auto& h : known_hosts)
     if (!seen.count(h)) m.remove_served_host(h);
   known_hosts = std::move(seen);
-  fingerprints = std::move(still_there);
 }
 
 }  // namespace
@@ -442,11 +430,10 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   // Served-certificate probe on every replica.
   threads.emplace_back([&](std::stop_token st) {
     std::set<std::string> hosts;
-    std::map<std::string, std::pair<std::string, std::string>> fingerprints;
     // The first probe waits one interval: at start-up the CPU belongs to deciding every certificate, and
     // a probe is one TLS handshake per host (10,000 at once with 10,000 Ingresses).
     while (clock.sleep_for(cfg.served_probe_interval, st)) {
-      probe_served_certificates(secret_cache, cfg.controller_https, m, hosts, fingerprints, log);
+      probe_served_certificates(secret_cache, cfg.controller_https, m, hosts, log);
     }
   });
 

@@ -1,5 +1,6 @@
 #include "controller/crypto_inspector.hpp"
 
+#include <algorithm>
 #include <optional>
 
 #include "core/error.hpp"
@@ -12,6 +13,10 @@
 namespace acme_sidecar::controller {
 
 namespace {
+
+void set_leaf_digest(core::CertificateFacts& f, const crypto::Bytes& sha256) {
+  if (sha256.size() == f.leaf_sha256.size()) std::copy(sha256.begin(), sha256.end(), f.leaf_sha256.begin());
+}
 
 // Length-prefixed so that moving bytes between chain and key cannot produce the same memo key.
 std::string memo_key(std::string_view chain_pem, std::string_view key_pem) {
@@ -50,6 +55,9 @@ std::optional<Inspection> inspect_fast(const crypto::EcKeyVerifier& ec_keys, std
     f.issuer_cn = std::move(leaf.issuer_cn);
     f.key_algorithm = std::string(crypto::to_string(algorithm));
     f.key_matches = true;
+    if (!leaf.authority_key_id.empty() && !leaf.serial.empty())
+      f.ari_id = crypto::base64url_encode(leaf.authority_key_id) + "." + crypto::base64url_encode(leaf.serial);
+    set_leaf_digest(f, leaf.sha256);
     Inspection out;
     out.facts = std::move(f);
     return out;
@@ -110,6 +118,8 @@ Inspection CryptoInspector::inspect_uncached(std::string_view chain_pem, std::st
     f.common_name = leaf.subject_cn();
     f.issuer_cn = leaf.issuer_cn();
     f.key_algorithm = std::string(crypto::to_string(leaf.public_key().algorithm()));
+    if (!leaf.authority_key_id().empty()) f.ari_id = crypto::ari_cert_id(leaf);
+    set_leaf_digest(f, crypto::sha256(leaf.to_der()));
     try {
       auto key = crypto::PrivateKey::from_pem(key_pem);
       f.key_matches = crypto::key_matches_certificate(key, leaf);

@@ -1,7 +1,9 @@
 #pragma once
 // The narrow interfaces through which the reconciler sees the world. main.cpp backs them with the kube
 // informers/client, the ACME client and the crypto module; tests back them with in-memory fakes.
+#include <array>
 #include <chrono>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -95,8 +97,11 @@ class SecretStore {
 struct IssueContext {
   std::stop_token stop;
   core::Logger log;
-  // The certificate being replaced (PEM leaf first), for ARI's "replaces"; "" for a first issuance.
-  std::string replaces_pem;
+  // The certificate being replaced (none for a first issuance): its ARI CertID for the order's "replaces"
+  // ("" when unknown) and the SHA-256 of its DER (all zero when unknown), to recognise a resumed order
+  // whose certificate is already in the Secret.
+  std::string replaces;
+  std::array<std::uint8_t, 32> replaced_sha256{};
 };
 
 struct IssuedCertificate {
@@ -121,7 +126,8 @@ class RenewalInfoSource {
  public:
   virtual ~RenewalInfoSource() = default;
   // nullopt when the CA offers no ARI or the lookup failed (the fraction rule applies then). Must not throw.
-  virtual std::optional<core::RenewalWindow> renewal_window(std::string_view leaf_pem) = 0;
+  // `ari_id`: the certificate's RFC 9773 CertID (CertificateFacts::ari_id); "" → nullopt.
+  virtual std::optional<core::RenewalWindow> renewal_window(std::string_view ari_id) = 0;
 };
 
 // Parses Secret material into facts (crypto outside core). Must not throw for bad input: a parse
@@ -140,9 +146,8 @@ class CertificateInspector {
 struct InspectedTls {
   bool present = false;  // both tls.crt and tls.key exist
   Inspection inspection;
-  std::string leaf_pem;  // the chain's first certificate (ARI, "replaces", the served-certificate probe)
 };
-// Inspects `data`'s tls.crt/tls.key with `inspector` (the chain's first PEM block kept as leaf_pem).
+// Inspects `data`'s tls.crt/tls.key with `inspector`.
 InspectedTls inspect_tls(const std::map<std::string, std::string>& data, const CertificateInspector& inspector);
 
 enum class EventType { Normal, Warning };

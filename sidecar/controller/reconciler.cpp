@@ -29,17 +29,6 @@ std::string source_list(const core::DesiredCertificate& d) {
   return join(keys);
 }
 
-std::string leaf_pem(std::string_view chain) {
-  static constexpr std::string_view kEnd = "-----END CERTIFICATE-----";
-  auto end = chain.find(kEnd);
-  if (end == std::string_view::npos) return std::string(chain);
-  // Exact capacity: caches keep one per Secret (`a + "\n"` left ~40 % slack each, 4 MB at 10,000).
-  std::string leaf;
-  leaf.reserve(end + kEnd.size() + 1);
-  leaf.append(chain.substr(0, end + kEnd.size())).push_back('\n');
-  return leaf;
-}
-
 std::string string_of(std::string_view s) { return std::string(s); }
 
 }  // namespace
@@ -51,7 +40,6 @@ InspectedTls inspect_tls(const std::map<std::string, std::string>& data, const C
   if (crt == data.end() || key == data.end()) return out;
   out.present = true;
   out.inspection = inspector.inspect(crt->second, key->second);
-  out.leaf_pem = leaf_pem(crt->second);
   return out;
 }
 
@@ -245,7 +233,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   auto secret = deps_.secrets.get(ns, secret_name);
   core::CertStatus status;
-  std::string current_leaf;
+  std::string current_ari_id;  // of the certificate in the Secret
   if (secret) {
     status.secret = secret_view(*secret);
     // A caching store has inspected this resourceVersion already; otherwise inspect the bytes now.
@@ -254,8 +242,8 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
     if (!tls->present) {
       status.parse_error = "tls.crt or tls.key missing";
     } else {
-      current_leaf = tls->leaf_pem;
       status.facts = tls->inspection.facts;
+      if (status.facts) current_ari_id = status.facts->ari_id;
       status.parse_error = tls->inspection.error;
     }
   }
@@ -264,7 +252,7 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
   std::optional<core::RenewalWindow> window;
   double point = 0.5;
   if (deps_.renewal_info && status.facts && status.secret && status.secret->managed()) {
-    window = deps_.renewal_info->renewal_window(current_leaf);
+    window = deps_.renewal_info->renewal_window(current_ari_id);
     if (window) point = ari_point(key, *window);
   }
   auto decision = core::decide(core::PolicyInput{desired, status, config_.renewal, now, window, point});
@@ -338,8 +326,8 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
 
   IssuedCertificate issued;
   try {
-    IssueContext ctx{stop, log, secret ? current_leaf : std::string()};
-    if (!status.facts) ctx.replaces_pem.clear();
+    IssueContext ctx{stop, log, current_ari_id, {}};
+    if (status.facts) ctx.replaced_sha256 = status.facts->leaf_sha256;
     issued = deps_.issuer.issue(desired, ctx);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Cancelled) throw;

@@ -22,6 +22,10 @@ struct CertificateFacts {
   std::string key_algorithm;  // "ecdsa-p256"..., "" when unknown
   std::string common_name;    // leaf subject CN
   std::string issuer_cn;      // leaf issuer CN (metrics label)
+  // What ARI, "replaces" and the served-certificate probe need of the leaf, instead of keeping its PEM
+  // (~1 KiB per Secret in the caches).
+  std::string ari_id;                        // RFC 9773 CertID; "" without an authority key identifier
+  std::array<std::uint8_t, 32> leaf_sha256{};  // SHA-256 of the leaf's DER; all zero when unknown
 };
 
 // Metadata of a cached Secret.

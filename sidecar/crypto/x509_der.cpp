@@ -13,6 +13,7 @@
 
 #include "core/error.hpp"
 #include "crypto/internal.hpp"
+#include "crypto/sign.hpp"
 
 namespace acme_sidecar::crypto {
 namespace {
@@ -406,6 +407,7 @@ CertificateSummary read_certificate_der(ByteView der) {
   read_spki(tbs, out);
   read_extensions(tbs.next(0xa3, "extensions (unique identifiers are not read)"), out);
   tbs.end("TBSCertificate");
+  out.sha256 = crypto::sha256(der);
   return out;
 }
 

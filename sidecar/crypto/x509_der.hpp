@@ -28,6 +28,7 @@ struct CertificateSummary {
   std::string issuer_cn;
   Bytes serial;            // DER INTEGER content octets (Certificate::serial_bytes())
   Bytes authority_key_id;  // keyIdentifier, empty when absent
+  Bytes sha256;            // over the whole DER (Certificate::sha256_fingerprint_hex's bytes)
   // The subject public key when it has one of the supported shapes (KeyAlgorithm), else nullopt.
   std::optional<KeyAlgorithm> key_algorithm;
   Bytes ec_point;     // uncompressed 04||X||Y (EC)

@@ -3,6 +3,7 @@
 #include "controller/crypto_inspector.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/mint.hpp"
+#include "crypto/x509.hpp"
 
 using namespace acme_sidecar;
 using namespace acme_sidecar::controller;
@@ -93,7 +94,8 @@ bool same_inspection(const Inspection& a, const Inspection& b) {
   const auto& y = *b.facts;
   return x.dns_names == y.dns_names && x.ip_addresses == y.ip_addresses && x.not_before == y.not_before &&
          x.not_after == y.not_after && x.key_matches == y.key_matches && x.key_algorithm == y.key_algorithm &&
-         x.common_name == y.common_name && x.issuer_cn == y.issuer_cn;
+         x.common_name == y.common_name && x.issuer_cn == y.issuer_cn && x.ari_id == y.ari_id &&
+         x.leaf_sha256 == y.leaf_sha256;
 }
 
 }  // namespace
@@ -145,6 +147,10 @@ TEST_CASE("CryptoInspector's DER fast path answers exactly like the OpenSSL path
       CHECK(a.facts->key_matches);
       CHECK(a.facts->dns_names == std::vector<std::string>{"fast.example", "b.example"});
       CHECK(a.facts->issuer_cn == "Fast Path Intermediate");
+      // What ARI, "replaces" and the served probe use instead of the leaf PEM.
+      CHECK(a.facts->ari_id == crypto::ari_cert_id(*c.leaf));
+      CHECK(crypto::hex_encode(crypto::ByteView(a.facts->leaf_sha256.data(), a.facts->leaf_sha256.size())) ==
+            c.leaf->sha256_fingerprint_hex());
     }
   }
 

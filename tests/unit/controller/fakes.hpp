@@ -73,6 +73,9 @@ class FakeInspector final : public CertificateInspector {
       f.key_algorithm = fields.at("alg");
       f.common_name = f.dns_names.empty() ? "" : f.dns_names.front();
       f.issuer_cn = "Fake CA";
+      f.ari_id = "fake." + fields.at("key");  // one per issued fake certificate
+      for (std::size_t i = 0; i < f.leaf_sha256.size() && i < line.size(); ++i)
+        f.leaf_sha256[i] = static_cast<std::uint8_t>(line[i]);
       out.facts = f;
     } catch (const std::exception&) {
       out.error = "malformed fake certificate";
@@ -220,6 +223,7 @@ class FakeIssuer final : public CertificateIssuer {
     {
       std::lock_guard lock(mu_);
       calls.push_back(d);
+      replaced_.push_back(ctx.replaces);
     }
     if (hold) {
       std::unique_lock lock(mu_);
@@ -254,6 +258,10 @@ class FakeIssuer final : public CertificateIssuer {
     std::lock_guard lock(mu_);
     return calls;
   }
+  std::vector<std::string> replaced() {
+    std::lock_guard lock(mu_);
+    return replaced_;
+  }
 
   std::function<void(const core::DesiredCertificate&)> behaviour;
   core::Duration validity = std::chrono::hours(24 * 90);
@@ -267,6 +275,7 @@ class FakeIssuer final : public CertificateIssuer {
   std::mutex mu_;
   std::condition_variable_any cv_;
   std::vector<core::DesiredCertificate> calls;
+  std::vector<std::string> replaced_;  // IssueContext::replaces of each call
   std::atomic<int> serial_{0};
 };
 
