@@ -789,8 +789,8 @@ class Bench:
         L.append(f"# acme-sidecar benchmarks ({mode} run)\n")
         L.append(f"Date {datetime.datetime.utcnow():%Y-%m-%d %H:%M} UTC, run took {(time.time() - started) / 60:.1f} min. "
                  f"Machine: {v['cpu']}, kernel {v['kernel']}, load average at the end {' '.join(v['load'])} — "
-                 "**a shared machine, loaded by other engineers' builds during the run: absolute figures are noisy, "
-                 "prefer the ratios (peers measured in the same run, interleaved where cheap).**\n")
+                 "**a shared 2-core machine: absolute figures drift with other jobs' load, prefer the ratios (peers "
+                 "measured in the same run, interleaved where cheap).**\n")
         L.append(f"Versions: acme-sidecar {v['acme-sidecar']} (Release), Pebble {v['pebble']}, uacme {v['uacme']}, "
                  f"lego {v['lego']}, nginx {v['nginx']}, wrk {v['wrk']}. Everything on loopback in a private "
                  "network namespace; Pebble with PEBBLE_VA_NOSLEEP=1, PEBBLE_WFE_NONCEREJECT=0, PEBBLE_AUTHZREUSE=0; "
