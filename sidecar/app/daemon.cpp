@@ -104,14 +104,9 @@ class ControllerSlot {
 void probe_served_certificates(const SecretCache& secrets, const HostPort& https, metrics::Metrics& m,
                                std::set<std::string>& known_hosts, const core::Logger& log) {
   std::set<std::string> seen;
-  for (const auto& s : secrets.list()) {
-    if (s.type != "kubernetes.io/tls") continue;
-    auto names_it = s.annotations.find("acme-sidecar.io/names");
-    if (names_it == s.annotations.end() || !s.inspected || !s.inspected->present) continue;
-    const auto& facts = s.inspected->inspection.facts;
-    if (!facts) continue;
-    const std::string expected = crypto::hex_encode(crypto::ByteView(facts->leaf_sha256.data(), facts->leaf_sha256.size()));
-    std::string names = names_it->second;
+  for (const auto& s : secrets.served_targets()) {
+    const std::string expected = crypto::hex_encode(crypto::ByteView(s.leaf_sha256.data(), s.leaf_sha256.size()));
+    const std::string& names = s.names;
     std::size_t start = 0;
     while (start <= names.size()) {
       auto comma = names.find(',', start);

@@ -99,11 +99,29 @@ std::optional<controller::SecretData> SecretCache::get(const std::string& ns, co
   return expand(key, it->second);
 }
 
-std::vector<controller::SecretData> SecretCache::list() const {
+std::vector<SecretCache::ServedTarget> SecretCache::served_targets() const {
+  // The names annotation's entry in the flattened metadata ("a<key>\0<value>\0" entries).
+  const std::string needle = "a" + std::string(core::names::kSecretNames) + '\0';
+  std::vector<ServedTarget> out;
   std::shared_lock lock(mu_);
-  std::vector<controller::SecretData> out;
-  out.reserve(by_key_.size());
-  for (const auto& [k, v] : by_key_) out.push_back(expand(k, v));
+  for (const auto& [k, e] : by_key_) {
+    if (e.type != core::names::kTlsSecretType || !e.inspected || !e.inspected->inspection.facts) continue;
+    std::optional<std::string> names;
+    for (std::size_t at = 0; at < e.metadata.size();) {
+      auto k_end = e.metadata.find('\0', at);
+      auto v_end = e.metadata.find('\0', k_end + 1);
+      if (e.metadata.compare(at, k_end + 1 - at, needle) == 0) names = e.metadata.substr(k_end + 1, v_end - k_end - 1);
+      at = v_end + 1;
+    }
+    if (!names) continue;
+    auto slash = k.find('/');
+    ServedTarget t;
+    t.namespace_name = slash == std::string::npos ? std::string() : k.substr(0, slash);
+    t.name = slash == std::string::npos ? k : k.substr(slash + 1);
+    t.names = std::move(*names);
+    t.leaf_sha256 = e.inspected->inspection.facts->leaf_sha256;
+    out.push_back(std::move(t));
+  }
   return out;
 }
 

@@ -2,6 +2,8 @@
 // Adapters from the controller's narrow interfaces to the Kubernetes API: Secrets (cache first, one
 // read-through GET), the ACME account key Secret, the resumable-order state, and the challenge store
 // shared by replicas through labelled ConfigMaps. Only app/ combines kube with the other modules.
+#include <array>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -45,8 +47,16 @@ class SecretCache {
   void erase(const nlohmann::json& secret);  // by its namespace/name
   // The cached Secret with `inspected` set, the kept metadata and no data.
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
-  std::vector<controller::SecretData> list() const;
   std::size_t size() const;
+
+  // What the served-certificate probe needs of each managed TLS Secret with an inspected certificate:
+  // a few strings per Secret instead of a full copy of the cache every round.
+  struct ServedTarget {
+    std::string namespace_name, name;
+    std::string names;  // annotation acme-sidecar.io/names (comma-separated)
+    std::array<std::uint8_t, 32> leaf_sha256{};
+  };
+  std::vector<ServedTarget> served_targets() const;
 
  private:
   struct Entry {

@@ -87,7 +87,7 @@ TEST_CASE("SecretCache keeps metadata and inspected facts, never the PEM bytes")
   CHECK(cache.get("ns", "a")->inspected->inspection.error == "bad");
   cache.erase(json{{"metadata", {{"name", "a"}, {"namespace", "ns"}}}});
   CHECK_FALSE(cache.get("ns", "a"));
-  CHECK(cache.list().size() == 1);
+  CHECK(cache.size() == 1);
 }
 
 TEST_CASE("SecretCache keeps the managed-by label and our own annotations only") {
@@ -112,8 +112,27 @@ TEST_CASE("SecretCache keeps the managed-by label and our own annotations only")
                                                              {"acme-sidecar.io/names", "a.example"}});
   REQUIRE(a->owner_references.size() == 1);
   CHECK(a->owner_references[0].uid == "u-1");
-  REQUIRE(cache.list().size() == 1);
-  CHECK(cache.list()[0].annotations == a->annotations);
+}
+
+TEST_CASE("SecretCache::served_targets: TLS Secrets with a certificate and a names annotation") {
+  CountingInspector inspector;
+  app::SecretCache cache(inspector);
+  auto named = secret("named", "1", "good");
+  named["metadata"]["annotations"]["acme-sidecar.io/names"] = "a.example,b.example";
+  named["metadata"]["annotations"]["acme-sidecar.io/names-x"] = "decoy";
+  cache.upsert(named);
+  auto unnamed = secret("unnamed", "1", "good");
+  unnamed["metadata"]["annotations"] = json::object();
+  cache.upsert(unnamed);
+  cache.upsert(secret("broken", "1", "bad"));   // no facts
+  auto opaque = secret("opaque", "1", "good");
+  opaque["type"] = "Opaque";
+  cache.upsert(opaque);
+  auto targets = cache.served_targets();
+  REQUIRE(targets.size() == 1);
+  CHECK(targets[0].namespace_name == "ns");
+  CHECK(targets[0].name == "named");
+  CHECK(targets[0].names == "a.example,b.example");
 }
 
 TEST_CASE("InformerIngressLister hands back the previous view, so moved Secrets are looked at too") {
