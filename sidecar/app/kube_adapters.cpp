@@ -14,6 +14,33 @@ namespace acme_sidecar::app {
 namespace {
 // The cached Secret keeps only our own annotations (the ones decisions read).
 constexpr std::string_view kAnnotationPrefix = "acme-sidecar.io/";
+
+// SecretCache's flattened metadata: per entry a kind byte ('l' label, 'a' annotation), then the key and
+// the value, each behind a 4-byte length (values may contain any byte, NUL included).
+void put_sized(std::string& out, std::string_view s) {
+  const auto n = static_cast<std::uint32_t>(s.size());
+  for (int i = 0; i < 4; ++i) out += static_cast<char>((n >> (8 * i)) & 0xff);
+  out += s;
+}
+
+std::string_view take_sized(std::string_view& in) {
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[i])) << (8 * i);
+  auto s = in.substr(4, n);
+  in.remove_prefix(4 + n);
+  return s;
+}
+
+template <typename Fn>
+void for_each_meta(std::string_view meta, Fn fn) {
+  while (!meta.empty()) {
+    const char kind = meta.front();
+    meta.remove_prefix(1);
+    auto key = take_sized(meta);
+    auto value = take_sized(meta);
+    fn(kind, key, value);
+  }
+}
 }  // namespace
 
 using core::Error;
@@ -45,10 +72,8 @@ void SecretCache::upsert(const json& object) {
   e.owner_references = std::move(secret.owner_references);
   auto keep = [&](char kind, const std::string& k, const std::string& v) {
     e.metadata += kind;
-    e.metadata += k;
-    e.metadata += '\0';
-    e.metadata += v;
-    e.metadata += '\0';
+    put_sized(e.metadata, k);
+    put_sized(e.metadata, v);
   };
   if (auto it = secret.labels.find(std::string(core::names::kManagedByLabel)); it != secret.labels.end())
     keep('l', it->first, it->second);
@@ -78,16 +103,9 @@ controller::SecretData SecretCache::expand(const std::string& key, const Entry& 
   s.type = e.type;
   s.owner_references = e.owner_references;
   s.inspected = e.inspected;
-  std::string_view rest = e.metadata;
-  while (!rest.empty()) {
-    char kind = rest.front();
-    auto k_end = rest.find('\0', 1);
-    auto v_end = rest.find('\0', k_end + 1);
-    auto k = std::string(rest.substr(1, k_end - 1));
-    auto v = std::string(rest.substr(k_end + 1, v_end - k_end - 1));
-    (kind == 'l' ? s.labels : s.annotations).emplace(std::move(k), std::move(v));
-    rest.remove_prefix(v_end + 1);
-  }
+  for_each_meta(e.metadata, [&](char kind, std::string_view k, std::string_view v) {
+    (kind == 'l' ? s.labels : s.annotations).emplace(std::string(k), std::string(v));
+  });
   return s;
 }
 
@@ -100,19 +118,14 @@ std::optional<controller::SecretData> SecretCache::get(const std::string& ns, co
 }
 
 std::vector<SecretCache::ServedTarget> SecretCache::served_targets() const {
-  // The names annotation's entry in the flattened metadata ("a<key>\0<value>\0" entries).
-  const std::string needle = "a" + std::string(core::names::kSecretNames) + '\0';
   std::vector<ServedTarget> out;
   std::shared_lock lock(mu_);
   for (const auto& [k, e] : by_key_) {
     if (e.type != core::names::kTlsSecretType || !e.inspected || !e.inspected->inspection.facts) continue;
     std::optional<std::string> names;
-    for (std::size_t at = 0; at < e.metadata.size();) {
-      auto k_end = e.metadata.find('\0', at);
-      auto v_end = e.metadata.find('\0', k_end + 1);
-      if (e.metadata.compare(at, k_end + 1 - at, needle) == 0) names = e.metadata.substr(k_end + 1, v_end - k_end - 1);
-      at = v_end + 1;
-    }
+    for_each_meta(e.metadata, [&](char kind, std::string_view k, std::string_view v) {
+      if (kind == 'a' && k == core::names::kSecretNames) names = std::string(v);
+    });
     if (!names) continue;
     auto slash = k.find('/');
     ServedTarget t;

@@ -62,7 +62,7 @@ class SecretCache {
   struct Entry {
     std::string resource_version;
     std::string type;
-    std::string metadata;  // "l<key>\0<value>\0" / "a<key>\0<value>\0" for each kept label / annotation
+    std::string metadata;  // each kept label / annotation: kind byte, then key and value with their lengths
     std::vector<controller::OwnerReference> owner_references;
     std::shared_ptr<const controller::InspectedTls> inspected;
   };

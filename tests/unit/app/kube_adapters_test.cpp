@@ -98,6 +98,7 @@ TEST_CASE("SecretCache keeps the managed-by label and our own annotations only")
   s["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = std::string(4000, 'x');
   s["metadata"]["annotations"]["acme-sidecar.io/ingresses"] = "ns/i,ns/j";
   s["metadata"]["annotations"]["acme-sidecar.io/issuer"] = "";  // empty values survive too
+  s["metadata"]["annotations"]["acme-sidecar.io/not-after"] = std::string("a\0b\0", 4);  // and any byte
   s["metadata"]["ownerReferences"] = json::array(
       {{{"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"}, {"name", "i"}, {"uid", "u-1"}}});
   cache.upsert(s);
@@ -109,7 +110,8 @@ TEST_CASE("SecretCache keeps the managed-by label and our own annotations only")
   CHECK(a->labels == std::map<std::string, std::string>{{"app.kubernetes.io/managed-by", "acme-sidecar"}});
   CHECK(a->annotations == std::map<std::string, std::string>{{"acme-sidecar.io/ingresses", "ns/i,ns/j"},
                                                              {"acme-sidecar.io/issuer", ""},
-                                                             {"acme-sidecar.io/names", "a.example"}});
+                                                             {"acme-sidecar.io/names", "a.example"},
+                                                             {"acme-sidecar.io/not-after", std::string("a\0b\0", 4)}});
   REQUIRE(a->owner_references.size() == 1);
   CHECK(a->owner_references[0].uid == "u-1");
 }
