@@ -146,9 +146,12 @@ TEST_CASE("Pebble: ECDSA P-256/P-384 and RSA-2048 with 1, 3 and 100 names", "[pe
   CHECK(responder.store.size() == 0);
 }
 
-TEST_CASE("Pebble rejecting half the nonces: every issuance succeeds, retries counted", "[pebble][nonce]") {
+TEST_CASE("Pebble rejecting 30 % of the nonces: every issuance succeeds, retries counted", "[pebble][nonce]") {
   PebbleOptions o;
-  o.nonce_reject_percent = 50;
+  // Not 50 %: a request fails after 16 rejections in a row (15 retries), and Pebble draws its rejections
+  // from Go's math/rand, which the Debian build (Go 1.19) seeds identically in every process — at 50 % one
+  // CI run met such a run (newOrder failed with badNonce). At 30 % the 5 issuances still see ~15 retries.
+  o.nonce_reject_percent = 30;
   PebbleRig rig(o);
   Responder responder;
   Client c(rig);
