@@ -76,6 +76,13 @@ class PublishedTokens {
 
 bool is_account_gone(const Error& e) { return e.acme_type == "accountDoesNotExist"; }
 
+// Why an authorization is not valid: the CA's validation error when it gave one.
+Error authorization_error(const Authorization& a) {
+  const Challenge* ch = a.find("http-01");
+  if (ch && ch->error) return problem_error(*ch->error, 0, std::nullopt, "validation of " + a.identifier.value + " failed");
+  return Error(ErrorKind::AcmeProblem, "authorization for " + a.identifier.value + " is " + std::string(to_string(a.status)));
+}
+
 }  // namespace
 
 // Per-call state of one order flow.
@@ -370,20 +377,15 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
     check_stop(stop);
     switch (order.status) {
       case Status::Pending: {
-        std::vector<std::pair<std::string, Authorization>> waiting;
-        // Answer every challenge first so the CA validates them in parallel, then poll.
+        // Answer every challenge first so the CA validates them in parallel.
+        retry_after.reset();
+        bool answered = false;
         for (const auto& url : order.authorizations) {
           check_stop(stop);
           auto r = transport_.post(url, Endpoint::Authz, signer(), std::nullopt);
           Authorization a = parse_body<Authorization>(parse_authorization, r, url);
           if (a.status == Status::Valid) continue;  // reused authorization: nothing to prove
-          if (a.status != Status::Pending) {
-            const Challenge* ch = a.find("http-01");
-            if (ch && ch->error)
-              return fail(order, problem_error(*ch->error, 0, std::nullopt, "validation of " + a.identifier.value + " failed"));
-            return fail(order, Error(ErrorKind::AcmeProblem, "authorization for " + a.identifier.value + " is " +
-                                                                 std::string(to_string(a.status))));
-          }
+          if (a.status != Status::Pending) return fail(order, authorization_error(a));
           const Challenge* ch = a.find("http-01");
           if (!ch || ch->token.empty())
             return fail(order, Error(ErrorKind::Config, "the CA offers no http-01 challenge for " + a.identifier.value));
@@ -400,36 +402,22 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
                                          {{"domain", a.identifier.value}}));
               }
             }
-            transport_.post(ch->url, Endpoint::Challenge, signer(), std::string("{}"));
+            auto cr = transport_.post(ch->url, Endpoint::Challenge, signer(), std::string("{}"));
+            if (auto ra = transport_.retry_after(cr)) retry_after = ra;
+            answered = true;
             log.debug("asked the CA to validate", {{"domain", a.identifier.value}});
           }
-          waiting.emplace_back(url, std::move(a));
         }
-        for (auto& [url, a] : waiting) {
-          std::optional<std::chrono::seconds> ra;
-          for (int attempt = 0;; ++attempt) {
-            check_stop(stop);
-            if (a.status == Status::Valid) break;
-            if (a.status == Status::Invalid || a.status == Status::Deactivated || a.status == Status::Expired ||
-                a.status == Status::Revoked) {
-              const Challenge* ch = a.find("http-01");
-              if (ch && ch->error)
-                return fail(order, problem_error(*ch->error, 0, std::nullopt, "validation of " + a.identifier.value + " failed"));
-              return fail(order, Error(ErrorKind::AcmeProblem, "authorization for " + a.identifier.value + " is " +
-                                                                   std::string(to_string(a.status))));
-            }
-            poll_wait(clock_, ra, options_.poll_interval, deadline, stop, "authorization of " + a.identifier.value,
-                      attempt);
-            auto r = transport_.post(url, Endpoint::Authz, signer(), std::nullopt);
-            ra = transport_.retry_after(r);
-            a = parse_body<Authorization>(parse_authorization, r, url);
-          }
-        }
-        refetch();
-        // Authorizations are valid; the order turns ready (possibly a moment later).
-        for (int attempt = 0; order.status == Status::Pending; ++attempt) {
-          poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "order to become ready", attempt);
+        // Then poll the order, not each authorization: it turns ready exactly when every
+        // authorization is valid and invalid when one fails (RFC 8555 7.1.6), so one request per
+        // poll covers every name and a ready answer leads straight to finalize. The failing
+        // authorization is only read when the order turns invalid (case Invalid below).
+        for (int attempt = 0;; ++attempt) {
+          // Nothing answered (every authorization was valid already): look at once.
+          if (answered || attempt > 0)
+            poll_wait(clock_, retry_after, options_.poll_interval, deadline, stop, "validation", attempt);
           refetch();
+          if (order.status != Status::Pending) break;
         }
         break;
       }
@@ -501,20 +489,22 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
       case Status::Expired:
       case Status::Deactivated:
       case Status::Revoked: {
-        // Find the validation error in the authorizations when the order itself carries none.
-        if (!order.error) {
-          for (const auto& url : order.authorizations) {
-            try {
-              auto r = transport_.post(url, Endpoint::Authz, signer(), std::nullopt);
-              Authorization a = parse_authorization(r.body);
-              const Challenge* ch = a.find("http-01");
-              if (ch && ch->error)
-                return fail(order, problem_error(*ch->error, 0, std::nullopt, "validation of " + a.identifier.value + " failed"));
-            } catch (const Error&) {
+        // A failed authorization names the domain and the CA's validation error; prefer it to
+        // the order's own error (only read on failure, so it costs nothing on the good path).
+        std::optional<Error> cause;
+        for (const auto& url : order.authorizations) {
+          try {
+            auto r = transport_.post(url, Endpoint::Authz, signer(), std::nullopt);
+            Authorization a = parse_authorization(r.body);
+            if (a.status != Status::Valid && a.status != Status::Pending) {
+              cause = authorization_error(a);
+              break;
             }
+          } catch (const Error& e) {
+            log.warn("reading a failed order's authorization failed", {{"authz", url}, {"error", e.message()}});
           }
         }
-        return fail(order, std::nullopt);
+        return fail(order, std::move(cause));
       }
     }
     if (clock_.now() > deadline)

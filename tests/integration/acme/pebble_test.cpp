@@ -139,10 +139,12 @@ TEST_CASE("Pebble: ECDSA P-256/P-384 and RSA-2048 with 1, 3 and 100 names", "[pe
   auto req = request(names(count), alg);
   auto out = c->issue(req, responder.publisher);
   check_certificate(out, req, rig);
-  // Pebble's own log agrees: one order, one finalize, one challenge POST per name.
+  // Pebble's own log agrees: one order, one finalize, one challenge POST per name, and each
+  // authorization read once (the order, not every authorization, is polled while Pebble validates).
   CHECK(rig.count_log("POST /order-plz") == 1);
   CHECK(rig.count_log("POST /finalize-order/") == 1);
   CHECK(rig.count_log("POST /chalZ/") == count);
+  CHECK(rig.count_log("POST /authZ/") == count);
   CHECK(responder.store.size() == 0);
 }
 

@@ -134,6 +134,19 @@ struct CaStandin::State {
     return json{{"identifier", {{"type", "dns"}, {"value", a.domain}}}, {"status", a.status}, {"challenges", json::array({ch})}};
   }
 
+  // A validation in progress finishes after opt.authz_pending_polls polls of its authorization or
+  // of its order (clients may poll either). Returns the Retry-After to send while it is pending.
+  std::optional<int> advance_validation(AuthzRec& a) {
+    if (a.status != "pending" || a.chall_status != "processing") return std::nullopt;
+    if (a.polls_left > 0) {
+      --a.polls_left;
+      return opt.authz_retry_after;
+    }
+    a.status = a.error ? "invalid" : "valid";
+    a.chall_status = a.error ? "invalid" : "valid";
+    return std::nullopt;
+  }
+
   // Orders become ready when every authorization is valid.
   void update_order(OrderRec& o) {
     if (o.status != "pending") return;
@@ -297,16 +310,7 @@ struct CaStandin::State {
         a.status = "deactivated";
         return reply(200, authz_json(id));
       }
-      std::optional<int> ra;
-      if (a.status == "pending" && a.chall_status == "processing") {
-        if (a.polls_left > 0) {
-          --a.polls_left;
-          ra = opt.authz_retry_after;
-        } else {
-          a.status = a.error ? "invalid" : "valid";
-          a.chall_status = a.error ? "invalid" : "valid";
-        }
-      }
+      std::optional<int> ra = advance_validation(a);
       auto r = reply(200, authz_json(id));
       if (ra) r.headers.emplace_back("Retry-After", std::to_string(*ra));
       return r;
@@ -361,8 +365,11 @@ struct CaStandin::State {
       if (it == orders.end()) return problem(404, "malformed", "no such order");
       OrderRec& o = it->second;
       if (o.account != account) return problem(403, "unauthorized", "not your order");
-      update_order(o);
       std::optional<int> ra;
+      if (o.status == "pending")
+        for (int a : o.authzs)
+          if (auto r = advance_validation(authzs.at(a))) ra = r;
+      update_order(o);
       if (o.status == "processing") {
         if (o.polls_left > 1) {
           --o.polls_left;
