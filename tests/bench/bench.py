@@ -493,7 +493,11 @@ class Bench:
         names = [f"burst{i}" for i in range(n)]
         k0 = self.kube_requests()
         p0 = self.pebble_requests()
-        perf = self.perf_start(self.sidecar.pid, "burst")
+        # dwarf call graphs reach our frames through libcurl and OpenSSL (no frame pointers): needed for
+        # the by-activity breakdown below.
+        perf = self.perf_start(self.sidecar.pid, "burst", callgraph="dwarf")
+        sys_side, sys_peb = self.syscalls_start(self.sidecar.pid, "sidecar"), self.syscalls_start(self.pebble.pid, "pebble")
+        strace = self.strace_start(self.sidecar.pid)
         c_side0, c_peb0 = cpu_seconds(self.sidecar.pid), cpu_seconds(self.pebble.pid)
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
@@ -504,7 +508,10 @@ class Bench:
         t_all = time.monotonic() - t0
         c_side, c_peb = cpu_seconds(self.sidecar.pid) - c_side0, cpu_seconds(self.pebble.pid) - c_peb0
         reqs = self.pebble_requests() - p0
+        n_sys_side, n_sys_peb = self.syscalls_stop(sys_side), self.syscalls_stop(sys_peb)
+        self.strace_stop(strace)
         self.perf_stop(perf, "burst", "sidecar while issuing the burst")
+        self.perf_activities(perf, "burst", done)
         done = sum(1 for nm in names if nm + "-tls" in self.watch.seen)
         k1 = self.kube_requests()
         # The harness's own Ingress creates and watches are not the sidecar's.
@@ -515,18 +522,123 @@ class Bench:
                            "pebble_cpu": c_peb / max(done, 1), "acme_per_cert": reqs / max(done, 1),
                            "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()},
                            "kube": kube}
+        if n_sys_side is not None and n_sys_peb is not None and done:
+            self.r["burst"]["syscalls"] = (n_sys_side / done, n_sys_peb / done)
         log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
             f"{reqs / max(done, 1):.2f} ACME requests per certificate")
         self.watch.stopped = True
         self.p.stop("sidecar")
         self.p.stop("apiserver")
 
-    def perf_start(self, pid, tag):
+    def syscalls_start(self, pid, tag):
+        """System calls of a process and its threads (perf's raw_syscalls tracepoint): a load-independent
+        cost figure on a VM where each system call is expensive."""
+        if not shutil.which("perf"):
+            return None
+        out = os.path.join(self.work, f"syscalls-{tag}.csv")
+        proc = subprocess.Popen(["perf", "stat", "-x", ",", "-o", out, "-e", "raw_syscalls:sys_enter", "-p", str(pid)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        return (proc, out)
+
+    def syscalls_stop(self, handle):
+        if not handle:
+            return None
+        proc, out = handle
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        try:
+            with open(out) as f:
+                for line in f:
+                    fields = line.strip().split(",")
+                    if len(fields) > 2 and "raw_syscalls:sys_enter" in fields[2] and fields[0].isdigit():
+                        return int(fields[0])
+        except OSError:
+            pass
+        self.notes.append("perf could not count system calls (raw_syscalls tracepoint unavailable)")
+        return None
+
+    def strace_start(self, pid):
+        """ACME_SIDECAR_BENCH_STRACE=1: a per-system-call breakdown of the sidecar during the burst
+        (strace slows the sidecar down: use it to see which calls, not for the timings)."""
+        if os.environ.get("ACME_SIDECAR_BENCH_STRACE") != "1" or not shutil.which("strace"):
+            return None
+        out = os.path.join(self.work, "strace-burst.txt")
+        return (subprocess.Popen(["strace", "-c", "-f", "-o", out, "-p", str(pid)],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), out)
+
+    def strace_stop(self, handle):
+        if not handle:
+            return
+        proc, out = handle
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+        with open(out) as f:
+            self.perf_text = getattr(self, "perf_text", {})
+            self.perf_text["strace -c -f of the sidecar during the burst (slowed down by strace)"] = f.read().rstrip()
+
+    # Activities of one issuance, most specific first: a sample counts for the first marker found
+    # anywhere in its call chain (inclusive time, so every sample lands in exactly one activity).
+    ACTIVITIES = [
+        ("ACME: JWS signing (ECDSA)", ["acme::jws_sign"]),
+        ("ACME: chain check at download", ["acme::check_chain"]),
+        ("certificate key, CSR, PKCS#8", ["crypto::make_csr", "PrivateKey::generate", "to_pkcs8_pem",
+                                          "PrivateKey::public_key"]),
+        ("ACME: HTTP exchanges (curl, TLS, kernel)", ["acme::Transport::"]),
+        ("informers (watch streams, decoding, caches)", ["kube::Client::watch", "kube::Informer", "parse_watch_event",
+                                                          "LineSplitter", "SecretCache", "IngressLister"]),
+        ("self-check through the controller (an HTTP exchange)", ["make_self_check"]),
+        ("Kubernetes: HTTP exchanges (curl, TLS, kernel)", ["kube::Client::send"]),
+        ("Kubernetes: requests, JSON", ["kube::Client::", "KubeSecretStore", "EventRecorder", "OrderStateStore"]),
+        ("ACME: flow, JSON, polling", ["acme::AcmeClient::"]),
+        ("inspecting Secrets", ["CryptoInspector"]),
+        ("challenge responder", ["MHD_", "challenge::"]),
+        ("metrics", ["metrics::"]),
+        ("reconcile, work queue", ["controller::"]),
+    ]
+
+    def perf_activities(self, proc, tag, certificates):
+        """Where the sidecar's CPU goes per certificate: perf samples bucketed by activity."""
+        if not proc or not certificates:
+            return
+        data = os.path.join(self.work, f"perf-{tag}.data")
+        r = subprocess.run(["perf", "script", "-i", data, "-F", "ip,sym"], capture_output=True, text=True)
+        counts, total, stack = {}, 0, []
+
+        def flush():
+            nonlocal total
+            if not stack:
+                return
+            total += 1
+            name = "other (threads outside these, unresolved frames)"
+            for label, markers in self.ACTIVITIES:
+                if any(m in f for f in stack for m in markers):
+                    name = label
+                    break
+            counts[name] = counts.get(name, 0) + 1
+
+        for line in r.stdout.splitlines():
+            if line.strip():
+                stack.append(line.strip().split(None, 1)[-1])  # "<ip> <symbol>"
+            else:
+                flush()
+                stack = []
+        flush()
+        if not total:
+            return
+        cpu_ms = self.r["burst"]["sidecar_cpu"] * 1000
+        rows = ["| activity | share of samples | ≈ ms per certificate |", "| --- | --- | --- |"]
+        for name, c in sorted(counts.items(), key=lambda kv: -kv[1]):
+            rows.append(f"| {name} | {100 * c / total:.1f} % | {cpu_ms * c / total:.2f} |")
+        self.r["burst"]["activities"] = {k: v / total for k, v in counts.items()}
+        self.activities_text = f"{total} samples (perf, dwarf call graphs), {cpu_ms:.1f} ms CPU per certificate\n\n" + \
+            "\n".join(rows)
+
+    def perf_start(self, pid, tag, callgraph=None):
         if not self.a.perf or not shutil.which("perf"):
             return None
         data = os.path.join(self.work, f"perf-{tag}.data")
         # ACME_SIDECAR_BENCH_PERF_CALLGRAPH=dwarf attributes time inside libraries built without frame pointers.
-        cg = os.environ.get("ACME_SIDECAR_BENCH_PERF_CALLGRAPH", "fp")
+        cg = os.environ.get("ACME_SIDECAR_BENCH_PERF_CALLGRAPH", callgraph or "fp")
         opts = ["-F", "499", "-g"] if cg == "fp" else ["-F", "97", "--call-graph", cg]
         return subprocess.Popen(["perf", "record", "-q"] + opts + ["-p", str(pid), "-o", data],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -828,6 +940,9 @@ class Bench:
             L.append(f"| sidecar CPU per certificate | {b['sidecar_cpu'] * 1000:.1f} ms | |")
             L.append(f"| Pebble CPU per certificate | {b['pebble_cpu'] * 1000:.1f} ms | |")
             L.append(f"| ratio sidecar/Pebble CPU | {b['sidecar_cpu'] / b['pebble_cpu']:.2f} | ≤ 0.5 |")
+            if "syscalls" in b:
+                L.append(f"| system calls per certificate: sidecar / Pebble (perf raw_syscalls) | "
+                         f"{b['syscalls'][0]:.0f} / {b['syscalls'][1]:.0f} | |")
             L.append(f"| ACME requests per certificate (Pebble's log) | {b['acme_per_cert']:.2f} | ≤ 8 |")
             kinds = ", ".join(f"{k} {x:.2f}" for k, x in sorted(b["kinds"].items()))
             L.append(f"| … by endpoint, per certificate | {kinds} | |")
@@ -899,8 +1014,12 @@ class Bench:
                     L.append(f"| nginx worker (same run, for scale): VmRSS / RssAnon | {e['nginx_rss']:.1f} / "
                              f"{e['nginx_anon']:.2f} MiB | |")
             L.append("")
+        if getattr(self, "activities_text", None):
+            L.append("## Where the sidecar's CPU goes while issuing the burst (inclusive, by activity)\n")
+            L.append(self.activities_text)
+            L.append("")
         for what, text in getattr(self, "perf_text", {}).items():
-            L.append(f"## perf profile: {what} (self time, ≥ 1.5 %)\n")
+            L.append(f"## {what if what.startswith('strace') else 'perf profile: ' + what + ' (self time, ≥ 1.5 %)'}\n")
             L.append("```")
             L.append(text)
             L.append("```\n")
