@@ -84,6 +84,23 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
 
 
+def tcp_active_opens():
+    """TCP connections opened (connect) in this network namespace so far (/proc/net/snmp)."""
+    with open("/proc/net/snmp") as f:
+        rows = [line.split() for line in f if line.startswith("Tcp:")]
+    return int(rows[1][rows[0].index("ActiveOpens")])
+
+
+def nginx_worker(master_pid):
+    """The worker of a one-worker nginx (the master's only child)."""
+    for _ in range(100):
+        kids = subprocess.run(["pgrep", "-P", str(master_pid)], capture_output=True, text=True).stdout.split()
+        if kids:
+            return int(kids[0])
+        time.sleep(0.05)
+    raise RuntimeError(f"nginx {master_pid} has no worker")
+
+
 def proc_status(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -659,11 +676,37 @@ class Bench:
         self.perf_text[what] = "\n".join(out)
 
     # ---------------------------------------------------------------- phase 3
-    def wrk(self, port):
+    def wrk(self, port, procs=None, count_syscalls=False, secs=None):
+        """procs: {role: pid} whose CPU (and, with count_syscalls, syscalls through perf) are counted over
+        the run, per request. Tracing syscalls slows them, so it runs only in a separate run."""
         url = f"http://127.0.0.1:{port}/.well-known/acme-challenge/{TOKEN}"
-        r = subprocess.run(["wrk", "-t1", "-c64", f"-d{self.wrk_secs}s", "--latency", url], capture_output=True,
-                           text=True)
+        procs = procs or {}
+        perfs = {}
+        if count_syscalls:
+            for role, pid in procs.items():
+                perfs[role] = subprocess.Popen(["perf", "stat", "-x", ",", "-e", "raw_syscalls:sys_enter", "-p",
+                                                str(pid)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            time.sleep(0.2)  # perf attached before the first request (its counts start at attach)
+        cpu0 = {role: cpu_seconds(pid) for role, pid in procs.items()}
+        opens0 = tcp_active_opens()
+        r = subprocess.run(["wrk", "-t1", "-c64", f"-d{secs or self.wrk_secs}s", "--latency", url],
+                           capture_output=True, text=True)
+        opens = tcp_active_opens() - opens0
+        cpu = {role: cpu_seconds(pid) - cpu0[role] for role, pid in procs.items()}
+        syscalls = {}
+        for role, pp in perfs.items():
+            pp.send_signal(signal.SIGINT)
+            err = pp.communicate()[1]
+            m = re.search(r"^(\d+),[^\n]*raw_syscalls:sys_enter", err, re.M)
+            if m:
+                syscalls[role] = int(m.group(1))
         out = r.stdout
+        reqs = int(re.search(r"(\d+) requests in", out).group(1))
+        cost = {"opens": opens / reqs}
+        for role in procs:
+            cost[role + "_cpu_us"] = 1e6 * cpu[role] / reqs
+            if role in syscalls:
+                cost[role + "_syscalls"] = syscalls[role] / reqs
         rps = float(re.search(r"Requests/sec:\s+([0-9.]+)", out).group(1))
         def lat(p):
             m = re.search(r"^\s+" + p + r"%\s+([0-9.]+)(us|ms|s)\b", out, re.M)
@@ -673,7 +716,7 @@ class Bench:
         if non2xx or errors:
             self.notes.append(f"wrk on port {port}: " + (non2xx.group(0) if non2xx else "") +
                               (" " + errors.group(0) if errors else ""))
-        return {"rps": rps, "p50": lat("50"), "p99": lat("99")}
+        return {"rps": rps, "p50": lat("50"), "p99": lat("99"), "cost": cost}
 
     def phase_responder(self):
         log("phase 3: challenge responder under wrk")
@@ -711,11 +754,25 @@ class Bench:
                  ("nginx → responder (shipped snippets)", 8083),
                  ("nginx → responder (no keep-alive: proxy_pass to the address)", 8084),
                  ("responder direct", 8089)]
+        # Whose CPU each path costs: the front nginx's worker and the server that answers.
+        static_w = nginx_worker(self.p.procs["nginx-static"].pid)
+        front_w = nginx_worker(self.p.procs["nginx-front"].pid)
+        resp = self.p.procs["responder"].pid
+        roles = {8081: {"server": static_w}, 8082: {"front": front_w, "server": static_w},
+                 8083: {"front": front_w, "server": resp}, 8084: {"front": front_w, "server": resp},
+                 8089: {"server": resp}}
+        perf_ok = shutil.which("perf") is not None and subprocess.run(
+            ["perf", "stat", "-e", "raw_syscalls:sys_enter", "true"], capture_output=True).returncode == 0
         res = {name: [] for name, _ in paths}
         if shutil.which("wrk"):
             for rep in range(self.wrk_reps):  # interleaved, so load from other users hits every path alike
                 for name, port in paths:
-                    res[name].append(self.wrk(port))
+                    res[name].append(self.wrk(port, roles[port]))
+            if perf_ok:  # one extra, shorter run per path with the syscalls traced (not in the req/s figures)
+                for name, port in paths:
+                    traced = self.wrk(port, roles[port], count_syscalls=True, secs=min(3, self.wrk_secs))["cost"]
+                    for x in res[name]:
+                        x["cost"].update({k: v for k, v in traced.items() if k.endswith("_syscalls")})
             self.r["wrk"] = res
         else:
             self.notes.append("wrk is not installed: responder throughput not measured")
@@ -977,6 +1034,24 @@ class Bench:
                 L.append(f"| 1,000 idle connections open to the responder: slowest of 20 challenge GETs, {label} | | "
                          f"{t * 1000:.1f} ms (max) | | | | ≤ 100 ms |")
             L.append("")
+            if all(w.get(n) and "cost" in w[n][0] for n in r["wrk_order"]):
+                # Per request, so independent of the machine's load: what each path costs its processes.
+                L.append("Cost per request over the same runs (min / median / max; CPU = utime + stime from /proc, "
+                         "syscalls = perf `raw_syscalls:sys_enter` on that process, counted in one extra 3 s run per path so the tracing does not slow the runs above; connections = TCP connects in "
+                         "the namespace, i.e. nginx → upstream):\n")
+                L.append("| path | upstream connections opened / request | front nginx CPU µs | front nginx syscalls | "
+                         "server CPU µs | server syscalls |")
+                L.append("| --- | --- | --- | --- | --- | --- |")
+                def c(xs, key, fmt="{:.1f}"):
+                    vals = [x["cost"][key] for x in xs if key in x["cost"]]
+                    return mmm(vals, fmt) if vals else ""
+                for name in r["wrk_order"]:
+                    xs = w[name]
+                    def one(key):  # one traced run: a single figure
+                        return f"{xs[0]['cost'][key]:.1f}" if key in xs[0]["cost"] else ""
+                    L.append(f"| {name} | {c(xs, 'opens', '{:.2f}')} | {c(xs, 'front_cpu_us')} | "
+                             f"{one('front_syscalls')} | {c(xs, 'server_cpu_us')} | {one('server_syscalls')} |")
+                L.append("")
         scs = r.get("scale")
         if scs:
             L.append("## 4. Scale and footprint (N Ingresses + N valid managed Secrets preloaded in the fake API server; "

@@ -147,4 +147,23 @@ reused=no
 if [[ $before =~ ^[0-9]+$ && $after =~ ^[0-9]+$ ]] && (( after - before - 1 <= 5 )); then reused=yes; fi
 expect "keep-alive upstream: 20 challenges via nginx opened $((after - before - 1)) connections to the sidecar (at most 5)" \
   "$reused" yes
+
+# Concurrent challenges: nginx opens one upstream connection per request in flight, and the pool must
+# keep them (an upstream with keepalive 8 closed every connection beyond 8 after its response, so a
+# second burst reopened them). Two bursts of 24 requests held 0.5 s each by the stub.
+burst() {
+  local pids=() i
+  for i in $(seq 24); do
+    curl -sS --max-time 10 -o /dev/null -H "Host: app.example.test" \
+      "http://127.0.0.1:18080/.well-known/acme-challenge/hold-$i" 2>>"$WORK/curl.err" &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || true; done
+}
+c0=$(connections); burst; c1=$(connections); burst; c2=$(connections)
+first=$((c1 - c0 - 1)) second=$((c2 - c1 - 1))
+expect "concurrent challenges: the first burst of 24 used at least 16 upstream connections at once (got $first)" \
+  "$(( first >= 16 ))" 1
+expect "concurrent challenges: the pool kept them, the second burst opened $second new ones (at most 4)" \
+  "$(( second <= 4 ))" 1
 finish

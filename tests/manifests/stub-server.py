@@ -2,10 +2,13 @@
 """A stub HTTP backend for the data-path tests: answers every request with
 `<name> <method> <path> host=<Host>` (status 200), so a test can tell which backend got it.
 GET /__connections answers the number of TCP connections accepted so far (keep-alive checks).
+A path containing "/hold-" is answered after 0.5 s: it keeps requests in flight at the same time, so
+a test can make nginx use many upstream connections at once.
 Usage: stub-server.py PORT NAME   (binds 127.0.0.1 only)"""
 import http.server
 import sys
 import threading
+import time
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -21,6 +24,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with self.server.lock:
                 body = f"{self.server.connections}\n".encode()
         else:
+            if "/hold-" in self.path:
+                time.sleep(0.5)
             body = f"{self.server.stub_name} {self.command} {self.path} host={self.headers.get('Host', '')}\n".encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
