@@ -33,9 +33,8 @@ struct ResponderOptions {
   bool allow_non_loopback = false;  // the product promise is loopback only; tests and odd setups opt out
   unsigned connection_limit = 4096;
   std::size_t connection_memory_limit = 16 * 1024;  // request line + headers; larger requests get 4xx
-  // Idle connections are closed after this; longer than the shipped upstream keepalive_timeout (30 s,
-  // nginx default 60 s) so
-  // nginx, not us, closes pooled keep-alive connections.
+  // Idle connections are closed after this; longer than the shipped upstream keepalive_timeout (30 s;
+  // nginx's default is 60 s) so nginx, not us, closes pooled keep-alive connections.
   std::chrono::seconds idle_timeout{90};
   // Misses that go to the store's read-through run on one worker; beyond this many waiting, answer 503.
   std::size_t max_pending_lookups = 256;
