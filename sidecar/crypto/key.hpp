@@ -59,6 +59,8 @@ class PrivateKey {
 
   // Unencrypted PKCS#8 PEM (label "PRIVATE KEY"), the form written to Secrets' tls.key.
   std::string to_pkcs8_pem() const;
+  // The same through OpenSSL's encoder (to_pkcs8_pem writes P-256/P-384 keys itself; tests compare).
+  std::string to_pkcs8_pem_openssl() const;
   // SubjectPublicKeyInfo PEM of the public half.
   std::string public_key_pem() const;
   PublicKey public_key() const;
