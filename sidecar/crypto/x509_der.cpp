@@ -495,6 +495,15 @@ bool key_matches(EVP_PKEY* pkey, KeyAlgorithm alg, const CertificateSummary& cer
     case KeyAlgorithm::EcdsaP384: {
       const std::size_t field = alg == KeyAlgorithm::EcdsaP256 ? 32 : 48;
       if (cert.ec_point.size() != 1 + 2 * field) return false;
+      // The encoded point in one call (one affine conversion instead of two); X and Y separately when
+      // the key encodes its point compressed.
+      std::array<unsigned char, 1 + 2 * 48> encoded{};
+      std::size_t len = 0;
+      if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size(), &len) == 1 &&
+          len == cert.ec_point.size() && encoded[0] == 0x04) {
+        return std::equal(cert.ec_point.begin(), cert.ec_point.end(), encoded.begin());
+      }
+      detail::clear_openssl_errors();
       const auto x = bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, field);
       const auto y = bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, field);
       if (!x || !y) return false;
