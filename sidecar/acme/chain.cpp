@@ -5,6 +5,7 @@
 #include <set>
 
 #include "core/error.hpp"
+#include "crypto/x509_der.hpp"
 
 namespace acme_sidecar::acme {
 
@@ -23,11 +24,12 @@ std::string join(const std::set<std::string>& s) {
 }
 }  // namespace
 
-std::vector<crypto::Certificate> check_chain(std::string_view pem, const std::vector<std::string>& names,
-                                             const crypto::PublicKey& key,
-                                             const std::vector<std::string>& trusted_roots, core::TimePoint now) {
-  if (pem.find("PRIVATE KEY") != std::string_view::npos)
-    throw Error(ErrorKind::Crypto, "certificate chain from the CA contains a private key block");
+namespace {
+
+// Every check on OpenSSL's decoding: the reference behaviour, and every error message.
+CheckedChain check_with_openssl(std::string_view pem, const std::vector<std::string>& names,
+                                const crypto::PublicKey& key, const std::vector<std::string>& trusted_roots,
+                                core::TimePoint now) {
   std::vector<crypto::Certificate> chain = crypto::parse_pem_chain(pem);
   if (chain.empty()) throw Error(ErrorKind::Parse, "certificate chain from the CA is empty");
   const auto& leaf = chain.front();
@@ -51,17 +53,69 @@ std::vector<crypto::Certificate> check_chain(std::string_view pem, const std::ve
     auto r = crypto::verify_chain(chain, trusted_roots, now);
     if (!r) throw Error(ErrorKind::Crypto, "certificate chain does not verify against the trusted roots: " + r.error);
   }
-  return chain;
+  CheckedChain out;
+  out.pem = crypto::to_pem_chain(chain);
+  for (const auto& c : chain) out.entries.push_back({c.subject_cn(), c.issuer_cn()});
+  out.not_before = leaf.not_before();
+  out.not_after = leaf.not_after();
+  return out;
 }
 
-std::string chain_root_name(const std::vector<crypto::Certificate>& chain) {
-  return chain.empty() ? std::string() : chain.back().issuer_cn();
+// The same checks from DER summaries (no OpenSSL decoders: ~0.13 ms per certificate in OpenSSL 3.0's
+// key decoders). Says only "all passed" (the result) or "cannot tell" (nullopt): every failure is left
+// to check_with_openssl, so errors, and every case outside the subset, are decided as before.
+std::optional<CheckedChain> check_from_summaries(std::string_view pem, const std::vector<std::string>& names,
+                                                 const crypto::PublicKey& key) {
+  std::vector<crypto::CertificateSummary> chain;
+  try {
+    chain = crypto::read_certificate_pem_chain(pem);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+  const auto& leaf = chain.front();  // read_certificate_pem_chain never returns an empty chain
+  if (!crypto::public_key_matches(key, leaf)) return std::nullopt;
+  std::set<std::string> want, got;
+  for (const auto& n : names) want.insert(lower(n));
+  for (const auto& n : leaf.dns_names) got.insert(n);  // lower-cased by the reader
+  if (want != got) return std::nullopt;
+  if (chain.size() == 1 && !crypto::same_name(leaf.issuer_name, leaf.subject_name)) return std::nullopt;
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) {
+    if (!crypto::same_name(chain[i].issuer_name, chain[i + 1].subject_name)) return std::nullopt;
+    if (crypto::signature_verifies(chain[i], chain[i + 1]) != true) return std::nullopt;
+  }
+  CheckedChain out;
+  out.pem = crypto::to_pem_chain(chain);
+  for (const auto& c : chain) out.entries.push_back({c.subject_cn, c.issuer_cn});
+  out.not_before = leaf.not_before;
+  out.not_after = leaf.not_after;
+  out.from_summaries = true;
+  return out;
 }
 
-bool chain_matches_preferred(const std::vector<crypto::Certificate>& chain, std::string_view name) {
-  for (std::size_t i = 0; i < chain.size(); ++i) {
-    if (chain[i].issuer_cn() == name) return true;
-    if (i > 0 && chain[i].subject_cn() == name) return true;
+}  // namespace
+
+CheckedChain check_chain(std::string_view pem, const std::vector<std::string>& names, const crypto::PublicKey& key,
+                         const std::vector<std::string>& trusted_roots, core::TimePoint now) {
+  if (pem.find("PRIVATE KEY") != std::string_view::npos)
+    throw Error(ErrorKind::Crypto, "certificate chain from the CA contains a private key block");
+  auto fast = check_from_summaries(pem, names, key);
+  if (!fast) return check_with_openssl(pem, names, key, trusted_roots, now);
+  if (!trusted_roots.empty()) {
+    // Trust-path verification (validity, CA flags, path length) stays OpenSSL's.
+    auto r = crypto::verify_chain(crypto::parse_pem_chain(pem), trusted_roots, now);
+    if (!r) throw Error(ErrorKind::Crypto, "certificate chain does not verify against the trusted roots: " + r.error);
+  }
+  return std::move(*fast);
+}
+
+std::string chain_root_name(const CheckedChain& chain) {
+  return chain.entries.empty() ? std::string() : chain.entries.back().issuer_cn;
+}
+
+bool chain_matches_preferred(const CheckedChain& chain, std::string_view name) {
+  for (std::size_t i = 0; i < chain.entries.size(); ++i) {
+    if (chain.entries[i].issuer_cn == name) return true;
+    if (i > 0 && chain.entries[i].subject_cn == name) return true;
   }
   return false;
 }

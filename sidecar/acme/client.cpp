@@ -449,7 +449,7 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
         const std::string& cert_url = *order.certificate;
         auto r = transport_.post(cert_url, Endpoint::Certificate, signer(), std::nullopt, kPemChain);
         auto pub = request.key->public_key();
-        std::vector<crypto::Certificate> chain;
+        CheckedChain chain;
         try {
           chain = check_chain(r.body, request.names, pub, options_.trusted_roots, clock_.now());
         } catch (const Error& e) {
@@ -476,12 +476,12 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
                      {{"preferred", options_.preferred_chain}, {"root", chain_root_name(chain)}});
         }
         IssuedCertificate out;
-        out.chain_pem = crypto::to_pem_chain(chain);
+        out.chain_pem = std::move(chain.pem);
         out.order_url = order_url;
         out.certificate_url = chosen_url;
         out.root_name = chain_root_name(chain);
-        out.not_before = chain.front().not_before();
-        out.not_after = chain.front().not_after();
+        out.not_before = chain.not_before;
+        out.not_after = chain.not_after;
         log.info("certificate issued", {{"names", std::to_string(request.names.size())}, {"root", out.root_name}});
         return out;
       }

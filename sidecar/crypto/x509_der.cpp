@@ -10,6 +10,7 @@
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/param_build.h>
 
 #include "core/error.hpp"
 #include "crypto/internal.hpp"
@@ -36,6 +37,13 @@ class Der {
   ByteView next(std::uint8_t tag, const char* what) {
     ByteView value;
     if (!take(tag, value)) reject(what);
+    return value;
+  }
+  // Like next(), and the whole TLV (tag and length included) in `tlv`.
+  ByteView next(std::uint8_t tag, const char* what, ByteView& tlv) {
+    const ByteView before = in_;
+    const ByteView value = next(tag, what);
+    tlv = before.first(before.size() - in_.size());
     return value;
   }
   // Like next(), but only when the next tag is `tag` (optional fields).
@@ -98,8 +106,10 @@ void check_integer(ByteView v) {
 }
 
 // AlgorithmIdentifier with absent, NULL or OID parameters.
-ByteView read_algorithm(Der& d, ByteView* params_oid = nullptr, bool* params_null = nullptr) {
-  Der alg(d.next(0x30, "AlgorithmIdentifier"));
+ByteView read_algorithm(Der& d, ByteView* params_oid = nullptr, bool* params_null = nullptr, ByteView* tlv = nullptr) {
+  ByteView whole;
+  Der alg(d.next(0x30, "AlgorithmIdentifier", whole));
+  if (tlv != nullptr) *tlv = whole;
   const ByteView oid = read_oid(alg, "algorithm OID");
   if (auto null = alg.optional(0x05, "NULL parameters")) {
     if (!null->empty()) reject("NULL with content");
@@ -121,8 +131,8 @@ std::string ascii_string(ByteView v, std::uint8_t low) {
 }
 
 // Name: SEQUENCE OF SET OF { OID, PrintableString | UTF8String | IA5String }. Returns the first CN.
-std::string read_name_cn(Der& d) {
-  Der name(d.next(0x30, "Name"));
+std::string read_name_cn(Der& d, ByteView& tlv) {
+  Der name(d.next(0x30, "Name", tlv));
   std::string cn;
   bool have_cn = false;
   while (!name.empty()) {
@@ -235,6 +245,33 @@ void read_spki(Der& d, CertificateSummary& out) {
       // An RSA key we cannot read is like an unsupported one: no key facts.
     }
   }
+}
+
+// The supported signature algorithms by their whole AlgorithmIdentifier DER (parameters as CAs write them).
+std::optional<SignatureAlgorithm> signature_algorithm(ByteView alg) {
+  // SEQUENCE { OID 1.2.840.113549.1.1.{11,12,13}, NULL }
+  static constexpr std::array<std::uint8_t, 13> kRsa{0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86,
+                                                      0xf7, 0x0d, 0x01, 0x01, 0x00};
+  // SEQUENCE { OID 1.2.840.10045.4.3.{2,3} } (no parameters, RFC 5758 §3.2)
+  static constexpr std::array<std::uint8_t, 11> kEcdsa{0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                                        0xce, 0x3d, 0x04, 0x03};
+  if (alg.size() == kRsa.size() + 2 && std::equal(kRsa.begin(), kRsa.end() - 1, alg.begin()) &&
+      alg[13] == 0x05 && alg[14] == 0x00) {
+    switch (alg[12]) {
+      case 0x0b: return SignatureAlgorithm::RsaSha256;
+      case 0x0c: return SignatureAlgorithm::RsaSha384;
+      case 0x0d: return SignatureAlgorithm::RsaSha512;
+      default: return std::nullopt;
+    }
+  }
+  if (alg.size() == kEcdsa.size() + 1 && std::equal(kEcdsa.begin(), kEcdsa.end(), alg.begin())) {
+    switch (alg[11]) {
+      case 0x02: return SignatureAlgorithm::EcdsaSha256;
+      case 0x03: return SignatureAlgorithm::EcdsaSha384;
+      default: return std::nullopt;
+    }
+  }
+  return std::nullopt;
 }
 
 // ---- extensions ------------------------------------------------------------------------------------
@@ -384,8 +421,9 @@ CertificateSummary read_certificate_der(ByteView der) {
   Der whole(der);
   Der cert(whole.next(0x30, "Certificate"));
   whole.end("trailing bytes after the certificate");
-  Der tbs(cert.next(0x30, "TBSCertificate"));
-  read_algorithm(cert);
+  ByteView tbs_tlv, outer_alg, inner_alg, issuer_tlv, subject_tlv;
+  Der tbs(cert.next(0x30, "TBSCertificate", tbs_tlv));
+  read_algorithm(cert, nullptr, nullptr, &outer_alg);
   const ByteView signature = cert.next(0x03, "signature");
   cert.end("Certificate");
   if (signature.size() < 2 || signature[0] != 0) reject("signature bits");
@@ -395,19 +433,28 @@ CertificateSummary read_certificate_der(ByteView der) {
   check_integer(serial);
   if (serial.size() > 64) reject("serialNumber too long");
   out.serial.assign(serial.begin(), serial.end());
-  read_algorithm(tbs);
-  out.issuer_cn = read_name_cn(tbs);
+  read_algorithm(tbs, nullptr, nullptr, &inner_alg);
+  out.issuer_cn = read_name_cn(tbs, issuer_tlv);
   {
     Der validity(tbs.next(0x30, "Validity"));
     out.not_before = read_time(validity);
     out.not_after = read_time(validity);
     validity.end("Validity");
   }
-  out.subject_cn = read_name_cn(tbs);
+  out.subject_cn = read_name_cn(tbs, subject_tlv);
   read_spki(tbs, out);
   read_extensions(tbs.next(0xa3, "extensions (unique identifiers are not read)"), out);
   tbs.end("TBSCertificate");
   out.sha256 = crypto::sha256(der);
+  out.der.assign(der.begin(), der.end());
+  out.tbs.assign(tbs_tlv.begin(), tbs_tlv.end());
+  out.issuer_name.assign(issuer_tlv.begin(), issuer_tlv.end());
+  out.subject_name.assign(subject_tlv.begin(), subject_tlv.end());
+  // X509_verify refuses a certificate whose two algorithm fields differ (X509_ALGOR_cmp).
+  if (std::equal(outer_alg.begin(), outer_alg.end(), inner_alg.begin(), inner_alg.end())) {
+    out.signature_algorithm = signature_algorithm(outer_alg);
+  }
+  out.signature.assign(signature.begin() + 1, signature.end());
   return out;
 }
 
@@ -441,16 +488,22 @@ std::optional<Bytes> bn_param(EVP_PKEY* key, const char* name, std::size_t width
   return out;
 }
 
-}  // namespace
-
-bool public_key_matches(const PrivateKey& key, const CertificateSummary& cert) {
-  if (!cert.key_algorithm || *cert.key_algorithm != key.algorithm()) return false;
-  EVP_PKEY* pkey = key.native();
-  switch (key.algorithm()) {
+bool key_matches(EVP_PKEY* pkey, KeyAlgorithm alg, const CertificateSummary& cert) {
+  if (!cert.key_algorithm || *cert.key_algorithm != alg) return false;
+  switch (alg) {
     case KeyAlgorithm::EcdsaP256:
     case KeyAlgorithm::EcdsaP384: {
-      const std::size_t field = key.algorithm() == KeyAlgorithm::EcdsaP256 ? 32 : 48;
+      const std::size_t field = alg == KeyAlgorithm::EcdsaP256 ? 32 : 48;
       if (cert.ec_point.size() != 1 + 2 * field) return false;
+      // The encoded point in one call (one affine conversion instead of two); X and Y separately when
+      // the key encodes its point compressed.
+      std::array<unsigned char, 1 + 2 * 48> encoded{};
+      std::size_t len = 0;
+      if (EVP_PKEY_get_octet_string_param(pkey, OSSL_PKEY_PARAM_PUB_KEY, encoded.data(), encoded.size(), &len) == 1 &&
+          len == cert.ec_point.size() && encoded[0] == 0x04) {
+        return std::equal(cert.ec_point.begin(), cert.ec_point.end(), encoded.begin());
+      }
+      detail::clear_openssl_errors();
       const auto x = bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_X, field);
       const auto y = bn_param(pkey, OSSL_PKEY_PARAM_EC_PUB_Y, field);
       if (!x || !y) return false;
@@ -467,6 +520,92 @@ bool public_key_matches(const PrivateKey& key, const CertificateSummary& cert) {
     }
   }
   return false;
+}
+
+bool is_rsa(KeyAlgorithm alg) {
+  return alg == KeyAlgorithm::Rsa2048 || alg == KeyAlgorithm::Rsa3072 || alg == KeyAlgorithm::Rsa4096;
+}
+
+// The summary's public key as an EVP_PKEY, imported from its parameters (no decoder involved). Null when
+// OpenSSL refuses them (an EC point off the curve).
+EvpPkeyPtr import_public_key(const CertificateSummary& cert) {
+  OsslParamBldPtr bld(OSSL_PARAM_BLD_new());
+  if (!bld) return nullptr;
+  BignumPtr n, e;
+  const bool rsa = is_rsa(*cert.key_algorithm);
+  if (rsa) {
+    n.reset(BN_bin2bn(cert.rsa_modulus.data(), static_cast<int>(cert.rsa_modulus.size()), nullptr));
+    e.reset(BN_bin2bn(cert.rsa_exponent.data(), static_cast<int>(cert.rsa_exponent.size()), nullptr));
+    if (!n || !e || OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_N, n.get()) != 1 ||
+        OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_RSA_E, e.get()) != 1) {
+      return nullptr;
+    }
+  } else {
+    const char* group = *cert.key_algorithm == KeyAlgorithm::EcdsaP256 ? "P-256" : "P-384";
+    if (OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, group, 0) != 1 ||
+        OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, cert.ec_point.data(),
+                                         cert.ec_point.size()) != 1) {
+      return nullptr;
+    }
+  }
+  OsslParamPtr params(OSSL_PARAM_BLD_to_param(bld.get()));
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, rsa ? "RSA" : "EC", nullptr));
+  EVP_PKEY* out = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &out, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return nullptr;
+  }
+  return EvpPkeyPtr(out);
+}
+
+const EVP_MD* digest_of(SignatureAlgorithm alg) {
+  switch (alg) {
+    case SignatureAlgorithm::RsaSha256:
+    case SignatureAlgorithm::EcdsaSha256: return EVP_sha256();
+    case SignatureAlgorithm::RsaSha384:
+    case SignatureAlgorithm::EcdsaSha384: return EVP_sha384();
+    case SignatureAlgorithm::RsaSha512: return EVP_sha512();
+  }
+  return nullptr;
+}
+
+std::optional<bool> verify(const CertificateSummary& cert, const CertificateSummary& issuer) {
+  if (!cert.signature_algorithm || !issuer.key_algorithm) return std::nullopt;
+  const SignatureAlgorithm sig = *cert.signature_algorithm;
+  const bool rsa_sig = sig == SignatureAlgorithm::RsaSha256 || sig == SignatureAlgorithm::RsaSha384 ||
+                       sig == SignatureAlgorithm::RsaSha512;
+  // X509_verify refuses a key of the other type (ASN1_R_WRONG_PUBLIC_KEY_TYPE).
+  if (rsa_sig != is_rsa(*issuer.key_algorithm)) return false;
+  const EvpPkeyPtr key = import_public_key(issuer);
+  if (!key) return std::nullopt;
+  EvpMdCtxPtr md(EVP_MD_CTX_new());
+  if (!md || EVP_DigestVerifyInit(md.get(), nullptr, digest_of(sig), nullptr, key.get()) != 1) return std::nullopt;
+  return EVP_DigestVerify(md.get(), cert.signature.data(), cert.signature.size(), cert.tbs.data(),
+                          cert.tbs.size()) == 1;
+}
+
+}  // namespace
+
+bool public_key_matches(const PrivateKey& key, const CertificateSummary& cert) {
+  return key_matches(key.native(), key.algorithm(), cert);
+}
+
+bool public_key_matches(const PublicKey& key, const CertificateSummary& cert) {
+  return key_matches(key.native(), key.algorithm(), cert);
+}
+
+std::optional<bool> signature_verifies(const CertificateSummary& cert, const CertificateSummary& issuer) {
+  const auto verdict = verify(cert, issuer);
+  detail::clear_openssl_errors();
+  return verdict;
+}
+
+bool same_name(ByteView a, ByteView b) { return std::equal(a.begin(), a.end(), b.begin(), b.end()); }
+
+std::string to_pem_chain(const std::vector<CertificateSummary>& chain) {
+  std::string out;
+  for (const auto& cert : chain) out += detail::to_pem("CERTIFICATE", cert.der);
+  return out;
 }
 
 }  // namespace acme_sidecar::crypto

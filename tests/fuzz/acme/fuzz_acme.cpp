@@ -3,6 +3,7 @@
 // (another exception type, a crash, a sanitizer report) is a finding.
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,9 +53,24 @@ void run(std::string_view in) {
   (void)acme::links_with_rel(links, "alternate");
   for (const auto& v : values) (void)acme::parse_retry_after(v, core::TimePoint{});
   auto chain = crypto::parse_pem_chain(body);
-  (void)acme::chain_root_name(chain);
-  (void)acme::chain_matches_preferred(chain, "Pebble Root CA");
   for (const auto& c : chain) (void)c.dns_names();
+  // check_chain with the leaf's own key and names, so the links are what is left to decide: its
+  // summary path must say what OpenSSL's issued_by says, and return OpenSSL's PEM and names.
+  const crypto::PublicKey key = chain.front().public_key();
+  bool links_ok = chain.size() > 1 || crypto::self_issued(chain.front());
+  for (std::size_t i = 0; i + 1 < chain.size(); ++i) links_ok = links_ok && crypto::issued_by(chain[i], chain[i + 1]);
+  std::optional<acme::CheckedChain> checked;
+  try {
+    checked = acme::check_chain(body, chain.front().dns_names(), key, {}, core::TimePoint{});
+  } catch (const core::Error&) {
+  }
+  if (checked.has_value() != links_ok) __builtin_trap();
+  if (!checked) return;
+  if (checked->pem != crypto::to_pem_chain(chain) || acme::chain_root_name(*checked) != chain.back().issuer_cn() ||
+      checked->not_after != chain.front().not_after()) {
+    __builtin_trap();
+  }
+  (void)acme::chain_matches_preferred(*checked, "Pebble Root CA");
 #else
 #error "define one ACME_FUZZ_<TARGET>"
 #endif

@@ -8,6 +8,7 @@
 #include <map>
 #include <mutex>
 
+#include "acme/chain.hpp"
 #include "acme/client.hpp"
 #include "acme/oneshot.hpp"
 #include "challenge/responder.hpp"
@@ -107,6 +108,12 @@ void check_certificate(const IssuedCertificate& out, const IssueRequest& req, co
   auto v = crypto::verify_chain(chain, {rig.root_pem()}, std::chrono::system_clock::now());
   INFO(v.error);
   CHECK(v.ok);
+  // Pebble's chains (RSA-2048 intermediate, sha256WithRSAEncryption) are checked without OpenSSL's
+  // X.509 decoding, and the stored PEM is what that check returns.
+  auto checked = acme::check_chain(out.chain_pem, req.names, req.key->public_key(), {}, std::chrono::system_clock::now());
+  CHECK(checked.from_summaries);
+  CHECK(checked.pem == out.chain_pem);
+  CHECK(out.root_name == acme::chain_root_name(checked));
 }
 
 core::Error error_of(const std::function<void()>& f) {

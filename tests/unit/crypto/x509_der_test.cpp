@@ -6,6 +6,12 @@
 #include <string>
 #include <vector>
 
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include "crypto/ossl_ptr.hpp"
 #include "crypto/x509_der.hpp"
 #include "test_util.hpp"
 
@@ -254,6 +260,167 @@ TEST_CASE("read_certificate_der refuses non-DER shapes OpenSSL might accept") {
   REQUIRE_CRYPTO_ERROR(read_certificate_der(Bytes{}), ErrorKind::Parse);
   REQUIRE_CRYPTO_ERROR(read_certificate_der(Bytes{0x30}), ErrorKind::Parse);
   REQUIRE_CRYPTO_ERROR(read_certificate_der(Bytes{0x30, 0x00}), ErrorKind::Parse);
+}
+
+}  // namespace acme_sidecar::crypto::test
+
+// ---- signature_verifies against X509_verify ------------------------------------------------------
+
+namespace acme_sidecar::crypto::test {
+namespace {
+
+// `cert` re-signed by `key` with `md` (RSA-PSS when pss): X509_sign rewrites both algorithm fields.
+Certificate resign(const Certificate& cert, const PrivateKey& key, const EVP_MD* md, bool pss = false) {
+  X509Ptr x(X509_dup(cert.native()));
+  REQUIRE(x);
+  if (pss) {
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    EVP_PKEY_CTX* pctx = nullptr;
+    REQUIRE(EVP_DigestSignInit(ctx.get(), &pctx, md, nullptr, key.native()) == 1);
+    REQUIRE(EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) == 1);
+    REQUIRE(X509_sign_ctx(x.get(), ctx.get()) > 0);
+  } else {
+    REQUIRE(X509_sign(x.get(), key.native(), md) > 0);
+  }
+  return Certificate::from_native(x.get());
+}
+
+// OpenSSL's verdict on the signature alone (what issued_by adds to the name comparison).
+bool openssl_signature(const Certificate& cert, const Certificate& issuer) {
+  EVP_PKEY* key = X509_get0_pubkey(issuer.native());
+  const bool ok = key != nullptr && X509_verify(cert.native(), key) == 1;
+  ERR_clear_error();
+  return ok;
+}
+
+bool openssl_same_name(const Certificate& cert, const Certificate& issuer) {
+  return X509_NAME_cmp(X509_get_issuer_name(cert.native()), X509_get_subject_name(issuer.native())) == 0;
+}
+
+}  // namespace
+
+TEST_CASE("signature_verifies says what X509_verify says, or nothing outside the subset") {
+  const TestCa ec_root = make_root("Sig EC Root");
+  const TestCa p384_root = make_root("Sig P-384 Root", KeyAlgorithm::EcdsaP384);
+  const TestCa rsa_root = make_root("Sig RSA Root", KeyAlgorithm::Rsa2048);
+  const TestCa twin_root = make_root("Sig EC Root");  // same name as ec_root, another key
+  const TestCa* issuers[] = {&ec_root, &p384_root, &rsa_root, &twin_root};
+  const TestCa inter = make_intermediate(rsa_root, "Sig Intermediate");
+
+  struct Case {
+    std::string what;
+    Certificate cert;
+    const Certificate* issuer;  // the true issuer
+    bool in_subset;
+  };
+  std::vector<Case> cases;
+  const auto leaf_of = [&](const TestCa& ca, const PrivateKey& subject) {
+    return issue_certificate(ca.key, ca.cert, subject.public_key(), {"sig.example"}, kNow, 90 * 24h);
+  };
+  for (const TestCa* ca : {&ec_root, &p384_root}) {
+    const Certificate leaf = leaf_of(*ca, keys().rsa);
+    cases.push_back({ca->cert.subject_cn() + " sha256", resign(leaf, ca->key, EVP_sha256()), &ca->cert, true});
+    cases.push_back({ca->cert.subject_cn() + " sha384", resign(leaf, ca->key, EVP_sha384()), &ca->cert, true});
+    cases.push_back({ca->cert.subject_cn() + " sha512", resign(leaf, ca->key, EVP_sha512()), &ca->cert, false});
+  }
+  const Certificate rsa_leaf = leaf_of(rsa_root, keys().p256);
+  for (const auto& [name, md] : {std::pair{"sha256", EVP_sha256()}, {"sha384", EVP_sha384()}, {"sha512", EVP_sha512()}}) {
+    cases.push_back({std::string("RSA ") + name, resign(rsa_leaf, rsa_root.key, md), &rsa_root.cert, true});
+  }
+  cases.push_back({"RSA SHA-1", resign(rsa_leaf, rsa_root.key, EVP_sha1()), &rsa_root.cert, false});
+  cases.push_back({"intermediate", inter.cert, &rsa_root.cert, true});
+  cases.push_back({"self-signed root", ec_root.cert, &ec_root.cert, true});
+
+  // RSA-PSS parameters are a SEQUENCE the reader does not take: the whole certificate goes to OpenSSL.
+  const Certificate pss = resign(rsa_leaf, rsa_root.key, EVP_sha256(), true);
+  REQUIRE(openssl_signature(pss, rsa_root.cert));
+  REQUIRE_CRYPTO_ERROR(read_certificate_der(pss.to_der()), ErrorKind::Parse);
+
+  for (const auto& c : cases) {
+    INFO(c.what);
+    const CertificateSummary s = read_certificate_der(c.cert.to_der());
+    CHECK(s.signature_algorithm.has_value() == c.in_subset);
+    const CertificateSummary true_issuer = read_certificate_der(c.issuer->to_der());
+    REQUIRE(openssl_signature(c.cert, *c.issuer));
+    CHECK(same_name(s.issuer_name, true_issuer.subject_name));
+    const auto verdict = signature_verifies(s, true_issuer);
+    if (c.in_subset) {
+      CHECK(verdict == std::optional<bool>(true));
+    } else {
+      CHECK_FALSE(verdict.has_value());
+    }
+    // Every other issuer: the same verdict as OpenSSL whenever there is one.
+    for (const TestCa* other : issuers) {
+      INFO("other issuer " << other->cert.subject_cn());
+      const CertificateSummary o = read_certificate_der(other->cert.to_der());
+      const bool ref = openssl_signature(c.cert, other->cert);
+      if (const auto v = signature_verifies(s, o)) CHECK(*v == ref);
+      if (same_name(s.issuer_name, o.subject_name)) CHECK(openssl_same_name(c.cert, other->cert));
+      if (other == &twin_root && c.issuer == &ec_root.cert) {
+        CHECK(same_name(s.issuer_name, o.subject_name));  // same name, and yet
+        CHECK_FALSE(ref);
+        if (c.in_subset) CHECK(signature_verifies(s, o) == std::optional<bool>(false));
+      }
+    }
+  }
+}
+
+TEST_CASE("signature_verifies agrees with X509_verify on every flipped byte of certificate and issuer") {
+  const TestCa ec_root = make_root("Flip EC Root");
+  const TestCa rsa_root = make_root("Flip RSA Root", KeyAlgorithm::Rsa2048);
+  struct Pair {
+    const char* what;
+    Certificate cert;
+    Certificate issuer;
+  };
+  const Pair pairs[] = {
+      {"EC issuer", issue_certificate(ec_root.key, ec_root.cert, keys().p256.public_key(), {"f.example"}, kNow, 90 * 24h),
+       ec_root.cert},
+      {"RSA issuer", issue_certificate(rsa_root.key, rsa_root.cert, keys().p256.public_key(), {"f.example"}, kNow, 90 * 24h),
+       rsa_root.cert},
+  };
+  for (const auto& p : pairs) {
+    INFO(p.what);
+    const Bytes der = p.cert.to_der();
+    const Bytes issuer_der = p.issuer.to_der();
+    const CertificateSummary s = read_certificate_der(der);
+    const CertificateSummary issuer = read_certificate_der(issuer_der);
+    REQUIRE(signature_verifies(s, issuer) == std::optional<bool>(true));
+    int disagreements = 0, refused = 0, undecided = 0;
+    std::string first;
+    const auto compare = [&](const Bytes& cert_bytes, const Bytes& issuer_bytes, std::size_t at, const char* side) {
+      CertificateSummary a, b;
+      try {
+        a = read_certificate_der(cert_bytes);
+        b = read_certificate_der(issuer_bytes);
+      } catch (const core::Error&) {
+        return;  // outside the subset: OpenSSL's path
+      }
+      const auto v = signature_verifies(a, b);
+      if (!v) {
+        ++undecided;
+        return;
+      }
+      const bool ref = openssl_signature(Certificate::from_der(cert_bytes), Certificate::from_der(issuer_bytes));
+      if (*v != ref && disagreements++ == 0) first = std::string(side) + " offset " + std::to_string(at);
+      if (!*v) ++refused;
+    };
+    for (std::size_t i = 0; i < der.size(); ++i) {
+      Bytes m = der;
+      m[i] ^= 0x01;
+      compare(m, issuer_der, i, "certificate");
+    }
+    for (std::size_t i = 0; i < issuer_der.size(); ++i) {
+      Bytes m = issuer_der;
+      m[i] ^= 0x01;
+      compare(der, m, i, "issuer");
+    }
+    INFO(first);
+    CHECK(disagreements == 0);
+    CHECK(refused > 100);  // flips in the TBS, the signature and the issuer's key are caught
+    INFO("undecided " << undecided);
+    CHECK(undecided > 0);  // e.g. an issuer EC point pushed off the curve, an unknown algorithm OID
+  }
 }
 
 }  // namespace acme_sidecar::crypto::test
