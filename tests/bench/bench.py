@@ -528,7 +528,6 @@ class Bench:
         n_sys_side, n_sys_peb = self.syscalls_stop(sys_side), self.syscalls_stop(sys_peb)
         self.strace_stop(strace)
         self.perf_stop(perf, "burst", "sidecar while issuing the burst")
-        self.perf_activities(perf, "burst", done)
         done = sum(1 for nm in names if nm + "-tls" in self.watch.seen)
         k1 = self.kube_requests()
         # The harness's own Ingress creates and watches are not the sidecar's.
@@ -541,6 +540,7 @@ class Bench:
                            "kube": kube}
         if n_sys_side is not None and n_sys_peb is not None and done:
             self.r["burst"]["syscalls"] = (n_sys_side / done, n_sys_peb / done)
+        self.perf_activities(perf, "burst", done)
         log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
             f"{reqs / max(done, 1):.2f} ACME requests per certificate")
         self.watch.stopped = True
