@@ -51,6 +51,11 @@ int main(int argc, char** argv) {
   measure("jws_sign (kid, POST-as-GET)", n, [&] {
     (void)acme::jws_sign(account, "https://ca.example/acct/1", "nonce-nonce-nonce", "https://ca.example/order/1", "");
   });
+  // The daemon's account key comes from a Secret (PEM, read by the fast EC path), not from generate().
+  const auto loaded = crypto::PrivateKey::from_pem(account.to_pkcs8_pem());
+  measure("jws_sign, account key read from PEM", n, [&] {
+    (void)acme::jws_sign(loaded, "https://ca.example/acct/1", "nonce-nonce-nonce", "https://ca.example/order/1", "");
+  });
   measure("parse_pem_chain (leaf + CA)", n, [&] { crypto::parse_pem_chain(chain); });
   measure("key_matches_certificate", n, [&] { (void)crypto::key_matches_certificate(key, leaf); });
   measure("CryptoInspector::inspect, first time (chain + key)", n, [&] { (void)unmemoized.inspect(chain, key_pem); });
