@@ -84,6 +84,41 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / TICK  # utime, stime (fields 14, 15)
 
 
+def minor_faults(pid):
+    """Minor page faults of a process and its threads so far: on this VM each one is a trip through the
+    hypervisor's shadow page tables, so fresh heap pages are expensive."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[7])  # minflt (field 10)
+
+
+def context_switches(pid):
+    """Voluntary + involuntary context switches summed over the process's threads."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        total += int(line.split()[1])
+        except OSError:
+            pass  # the thread ended meanwhile
+    return total
+
+
+def interrupts():
+    """Interrupts so far, summed over CPUs, by kind (/proc/interrupts: LOC timer, RES reschedule and CAL
+    function-call IPIs). On this VM each one traps to the hypervisor, and its cost is charged to whatever
+    thread it interrupts."""
+    out = {}
+    with open("/proc/interrupts") as f:
+        for line in f:
+            parts = line.split()
+            if parts and parts[0] in ("LOC:", "RES:", "CAL:", "TLB:"):
+                out[parts[0][:-1]] = sum(int(x) for x in parts[1:] if x.isdigit())
+    return out
+
+
 def tcp_active_opens():
     """TCP connections opened (connect) in this network namespace so far (/proc/net/snmp)."""
     with open("/proc/net/snmp") as f:
@@ -245,6 +280,7 @@ class Bench:
         self.sidecar_bin = os.path.join(self.build, "sidecar", "acme-sidecar")
         self.apiserver_bin = os.path.join(self.build, "tests", "bench", "bench-apiserver")
         self.responder_bin = os.path.join(self.build, "tests", "bench", "bench-responder")
+        self.crypto_bin = os.path.join(self.build, "tests", "bench", "bench-crypto")
         self.work = tempfile.mkdtemp(prefix="acme-sidecar-bench.")
         os.chmod(self.work, 0o755)  # nginx workers (www-data) serve the webroots below it
         self.p = Procs(self.work)
@@ -507,6 +543,7 @@ class Bench:
     def phase_throughput(self):
         n = self.n_burst
         log(f"phase 2: {n} Ingresses created at once")
+        probe_quiet = self.signing_probe_stop(self.signing_probe_start(2 if self.a.smoke else 5))
         names = [f"burst{i}" for i in range(n)]
         k0 = self.kube_requests()
         p0 = self.pebble_requests()
@@ -516,6 +553,11 @@ class Bench:
         sys_side, sys_peb = self.syscalls_start(self.sidecar.pid, "sidecar"), self.syscalls_start(self.pebble.pid, "pebble")
         strace = self.strace_start(self.sidecar.pid)
         c_side0, c_peb0 = cpu_seconds(self.sidecar.pid), cpu_seconds(self.pebble.pid)
+        f_side0, f_peb0 = minor_faults(self.sidecar.pid), minor_faults(self.pebble.pid)
+        x_side0 = context_switches(self.sidecar.pid)
+        opens0 = tcp_active_opens()
+        irq0 = interrupts()
+        probe = self.signing_probe_start()
         t0 = time.monotonic()
         with concurrent.futures.ThreadPoolExecutor(8) as ex:
             list(ex.map(lambda nm: self.kube.create_ingress("bench", nm, nm + ".burst.bench.example", nm + "-tls"),
@@ -524,6 +566,11 @@ class Bench:
         ok = self.watch.wait_for([nm + "-tls" for nm in names], 900 if not self.a.smoke else 180)
         t_all = time.monotonic() - t0
         c_side, c_peb = cpu_seconds(self.sidecar.pid) - c_side0, cpu_seconds(self.pebble.pid) - c_peb0
+        f_side, f_peb = minor_faults(self.sidecar.pid) - f_side0, minor_faults(self.pebble.pid) - f_peb0
+        x_side = context_switches(self.sidecar.pid) - x_side0
+        opens = tcp_active_opens() - opens0
+        irq = {k: (v - irq0.get(k, 0)) / max(t_all, 1e-9) for k, v in interrupts().items()}
+        probe_busy = self.signing_probe_stop(probe)
         reqs = self.pebble_requests() - p0
         n_sys_side, n_sys_peb = self.syscalls_stop(sys_side), self.syscalls_stop(sys_peb)
         self.strace_stop(strace)
@@ -537,15 +584,40 @@ class Bench:
                            "per_s": done / t_all, "sidecar_cpu": c_side / max(done, 1),
                            "pebble_cpu": c_peb / max(done, 1), "acme_per_cert": reqs / max(done, 1),
                            "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()},
-                           "kube": kube}
+                           "kube": kube, "faults": (f_side / max(done, 1), f_peb / max(done, 1)),
+                           "ctxt_switches": x_side / max(done, 1), "tcp_opens": opens / max(done, 1),
+                           "irq_per_s": irq, "probe_busy": probe_busy,
+                           "probe_quiet": probe_quiet}
         if n_sys_side is not None and n_sys_peb is not None and done:
             self.r["burst"]["syscalls"] = (n_sys_side / done, n_sys_peb / done)
         self.perf_activities(perf, "burst", done)
         log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
-            f"{reqs / max(done, 1):.2f} ACME requests per certificate")
+            f"{reqs / max(done, 1):.2f} ACME requests per certificate; minor faults per certificate "
+            f"sidecar {f_side / max(done, 1):.1f}, pebble {f_peb / max(done, 1):.1f}; sidecar context switches "
+            f"per certificate {x_side / max(done, 1):.1f}")
         self.watch.stopped = True
         self.p.stop("sidecar")
         self.p.stop("apiserver")
+
+    def signing_probe_start(self, seconds=None):
+        """The sidecar's JWS signing code in a process of its own (`bench-crypto --probe`): one signature
+        about every millisecond. Run alone and during the burst, it measures how much the machine's load by
+        itself inflates the CPU time of the same operation."""
+        if not os.path.exists(self.crypto_bin):
+            return None
+        seconds = seconds or (3 if self.a.smoke else 20)
+        return subprocess.Popen([self.crypto_bin, "--probe", str(seconds)], stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, text=True)
+
+    def signing_probe_stop(self, proc):
+        if proc is None:
+            return None
+        try:
+            out, _ = proc.communicate(timeout=120)
+            return json.loads(out)
+        except (subprocess.TimeoutExpired, ValueError):
+            proc.kill()
+            return None
 
     def syscalls_start(self, pid, tag):
         """System calls of a process and its threads (perf's raw_syscalls tracepoint): a load-independent
@@ -997,6 +1069,22 @@ class Bench:
             L.append(f"| sidecar CPU per certificate | {b['sidecar_cpu'] * 1000:.1f} ms | |")
             L.append(f"| Pebble CPU per certificate | {b['pebble_cpu'] * 1000:.1f} ms | |")
             L.append(f"| ratio sidecar/Pebble CPU | {b['sidecar_cpu'] / b['pebble_cpu']:.2f} | ≤ 0.5 |")
+            if "faults" in b:
+                L.append(f"| minor page faults per certificate: sidecar / Pebble (/proc minflt) | "
+                         f"{b['faults'][0]:.1f} / {b['faults'][1]:.1f} | |")
+                L.append(f"| sidecar context switches per certificate (all threads) | {b['ctxt_switches']:.1f} | |")
+                irq = b.get("irq_per_s") or {}
+                if irq:
+                    L.append("| interrupts per second during the burst, both CPUs (timer / reschedule IPI / "
+                             f"function-call IPI / TLB shootdown) | {irq.get('LOC', 0):.0f} / {irq.get('RES', 0):.0f} / "
+                             f"{irq.get('CAL', 0):.0f} / {irq.get('TLB', 0):.0f} | |")
+                pq, pb = b.get("probe_quiet"), b.get("probe_busy")
+                if pq and pb:
+                    L.append("| JWS signature in a separate process (`bench-crypto --probe`), thread CPU median "
+                             f"(mean): before the burst / during it | {pq['median_us']:.1f} ({pq['mean_us']:.1f}) / "
+                             f"{pb['median_us']:.1f} ({pb['mean_us']:.1f}) µs | |")
+                L.append(f"| TCP connections opened per certificate (whole namespace: sidecar, harness, Pebble's "
+                         f"validations) | {b['tcp_opens']:.2f} | |")
             if "syscalls" in b:
                 L.append(f"| system calls per certificate: sidecar / Pebble (perf raw_syscalls) | "
                          f"{b['syscalls'][0]:.0f} / {b['syscalls'][1]:.0f} | |")
