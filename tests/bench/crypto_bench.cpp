@@ -6,7 +6,12 @@
 // bench-crypto --probe SECONDS: signs one JWS about every millisecond for SECONDS and prints the median
 // and mean thread CPU per signature. The benchmark harness runs it alone and during the 1,000 burst, in a
 // process of its own, to measure how much the machine's load alone inflates CPU time per operation.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -16,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "acme/chain.hpp"
 #include "acme/jws.hpp"
@@ -61,6 +68,66 @@ static void measure_signing(const char* what, int n, const crypto::PrivateKey& a
   std::sort(us.begin(), us.end());
   std::printf("%-52s %9.1f us (thread CPU, median)\n", what, us[us.size() / 2]);
 }
+
+// A loopback TCP peer answering each 300-byte request with a JSON document of about 3 KB: the shape of
+// a worker's HTTP exchange (blocked in poll, woken by the answer, the body parsed) without curl or TLS.
+class LoopbackPeer {
+ public:
+  LoopbackPeer() {
+    const int ls = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (ls < 0 || bind(ls, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(ls, 1) != 0 ||
+        getsockname(ls, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      std::perror("loopback peer");
+      std::exit(1);
+    }
+    std::string body = "{\"items\":[";
+    for (int i = 0; i < 40; ++i) body += std::string(i ? "," : "") + R"({"status":"valid","url":"https://ca.example/x/)" + std::to_string(i) + "\"}";
+    reply_ = body + "]}";
+    server_ = std::thread([this, ls] {
+      const int c = accept(ls, nullptr, nullptr);
+      close(ls);
+      char buf[512];
+      while (c >= 0 && read(c, buf, 300) > 0) {
+        if (write(c, reply_.data(), reply_.size()) != static_cast<ssize_t>(reply_.size())) break;
+      }
+      if (c >= 0) close(c);
+    });
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      std::perror("loopback connect");
+      std::exit(1);
+    }
+  }
+  ~LoopbackPeer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    server_.join();
+  }
+  void exchange() {
+    const std::string request(300, 'r');
+    if (write(fd_, request.data(), request.size()) != static_cast<ssize_t>(request.size())) std::exit(1);
+    std::string got;
+    char buf[4096];
+    while (got.size() < reply_.size()) {
+      pollfd p{fd_, POLLIN, 0};
+      poll(&p, 1, -1);
+      const ssize_t n = read(fd_, buf, sizeof buf);
+      if (n <= 0) std::exit(1);
+      got.append(buf, static_cast<std::size_t>(n));
+    }
+    const auto doc = nlohmann::json::parse(got);
+    if (!doc.is_object()) std::exit(1);
+  }
+
+ private:
+  std::string reply_;
+  std::thread server_;
+  int fd_ = -1;
+};
 
 static int probe(double seconds) {
   const auto account = crypto::PrivateKey::from_pem(crypto::PrivateKey::generate(crypto::KeyAlgorithm::EcdsaP256).to_pkcs8_pem());
@@ -142,5 +209,7 @@ int main(int argc, char** argv) {
     for (std::size_t i = 0; i < other.size(); i += 64) other[i] = static_cast<char>(other[i] + 1);
     (void)crypto::make_csr(key, names);
   });
+  LoopbackPeer peer;
+  measure_signing("jws_sign, a loopback TCP exchange + JSON between", n, loaded, [&] { peer.exchange(); });
   return 0;
 }
