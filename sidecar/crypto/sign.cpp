@@ -67,10 +67,10 @@ Bytes sign(const PrivateKey& key, ByteView data) {
   if (EVP_DigestSignInit(ctx.get(), nullptr, digest_for(key.algorithm()), nullptr, key.native()) != 1) {
     detail::throw_openssl(ErrorKind::Crypto, "signing init failed");
   }
-  std::size_t len = 0;
-  if (EVP_DigestSign(ctx.get(), nullptr, &len, data.data(), data.size()) != 1) {
-    detail::throw_openssl(ErrorKind::Crypto, "signing failed");
-  }
+  // The key's maximum signature size, instead of a second EVP_DigestSign call that only asks for it.
+  const int max_len = EVP_PKEY_get_size(key.native());
+  if (max_len <= 0) detail::throw_openssl(ErrorKind::Crypto, "cannot size the signature");
+  std::size_t len = static_cast<std::size_t>(max_len);
   Bytes sig(len);
   if (EVP_DigestSign(ctx.get(), sig.data(), &len, data.data(), data.size()) != 1) {
     detail::throw_openssl(ErrorKind::Crypto, "signing failed");

@@ -608,7 +608,7 @@ class Bench:
         strace = self.strace_start(self.sidecar.pid)
         c_side0, c_peb0 = cpu_seconds(self.sidecar.pid), cpu_seconds(self.pebble.pid)
         f_side0, f_peb0 = minor_faults(self.sidecar.pid), minor_faults(self.pebble.pid)
-        x_side0 = context_switches(self.sidecar.pid)
+        x_side0, x_peb0 = context_switches(self.sidecar.pid), context_switches(self.pebble.pid)
         opens0 = tcp_active_opens()
         irq0 = interrupts()
         probe = self.signing_probe_start()
@@ -630,7 +630,7 @@ class Bench:
             return False
         c_side, c_peb = cpu_seconds(self.sidecar.pid) - c_side0, cpu_seconds(self.pebble.pid) - c_peb0
         f_side, f_peb = minor_faults(self.sidecar.pid) - f_side0, minor_faults(self.pebble.pid) - f_peb0
-        x_side = context_switches(self.sidecar.pid) - x_side0
+        x_side, x_peb = context_switches(self.sidecar.pid) - x_side0, context_switches(self.pebble.pid) - x_peb0
         opens = tcp_active_opens() - opens0
         irq = {k: (v - irq0.get(k, 0)) / max(t_all, 1e-9) for k, v in interrupts().items()}
         probe_busy = self.signing_probe_stop(probe)
@@ -648,7 +648,7 @@ class Bench:
                            "pebble_cpu": c_peb / max(done, 1), "acme_per_cert": reqs / max(done, 1),
                            "kinds": {k: v / max(done, 1) for k, v in self.pebble_request_kinds(p0).items()},
                            "kube": kube, "faults": (f_side / max(done, 1), f_peb / max(done, 1)),
-                           "ctxt_switches": x_side / max(done, 1), "tcp_opens": opens / max(done, 1),
+                           "ctxt_switches": (x_side / max(done, 1), x_peb / max(done, 1)), "tcp_opens": opens / max(done, 1),
                            "irq_per_s": irq, "probe_busy": probe_busy,
                            "probe_quiet": probe_quiet}
         if n_sys_side is not None and n_sys_peb is not None and done:
@@ -657,7 +657,7 @@ class Bench:
         log(f"  {done}/{n} in {t_all:.1f} s; sidecar {c_side:.1f} CPU-s, pebble {c_peb:.1f} CPU-s, "
             f"{reqs / max(done, 1):.2f} ACME requests per certificate; minor faults per certificate "
             f"sidecar {f_side / max(done, 1):.1f}, pebble {f_peb / max(done, 1):.1f}; sidecar context switches "
-            f"per certificate {x_side / max(done, 1):.1f}")
+            f"per certificate {x_side / max(done, 1):.1f}, pebble {x_peb / max(done, 1):.1f}")
         return True
 
     def signing_probe_start(self, seconds=None):
@@ -1133,7 +1133,8 @@ class Bench:
             if "faults" in b:
                 L.append(f"| minor page faults per certificate: sidecar / Pebble (/proc minflt) | "
                          f"{b['faults'][0]:.1f} / {b['faults'][1]:.1f} | |")
-                L.append(f"| sidecar context switches per certificate (all threads) | {b['ctxt_switches']:.1f} | |")
+                cs = b["ctxt_switches"]
+                L.append(f"| context switches per certificate, all threads: sidecar / Pebble | {cs[0]:.1f} / {cs[1]:.1f} | |")
                 irq = b.get("irq_per_s") or {}
                 if irq:
                     L.append("| interrupts per second during the burst, both CPUs (timer / reschedule IPI / "
