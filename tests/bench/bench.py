@@ -364,6 +364,11 @@ class Bench:
         log(f"  burst stalled; Pebble deadlock in its dump: {deadlock}; restarting Pebble, API server and sidecar")
         self.start_pebble_process()
         shutil.rmtree(self.kdir, ignore_errors=True)  # a fresh API server: new CA, no objects
+        self.start_issuing_stack(f"warm-retry{attempt}", f"w{attempt}.retry.bench.example")
+
+    def start_issuing_stack(self, warm_name, warm_host):
+        """An empty fake API server, the sidecar and a watch on the bench Secrets; one warm-up issuance
+        (account registration, directory) outside the figures, like uacme's `new`."""
         kdir = self.start_apiserver(0)
         self.kdir = kdir
         self.kube = Kube(kdir)
@@ -372,7 +377,7 @@ class Bench:
         self.watch = SecretWatch(self.kube, "bench")
         self.watch.start()
         self.watch.ready.wait(30)
-        self.issue_one(f"warm-retry{attempt}", f"w{attempt}.retry.bench.example")
+        self.issue_one(warm_name, warm_host)
 
     def pebble_requests(self):
         """ACME requests Pebble logged so far (its own count: '<METHOD> <path> -> calling handler()')."""
@@ -468,16 +473,7 @@ class Bench:
     # ---------------------------------------------------------------- phase 1
     def phase_latency(self):
         log(f"phase 1: issuance latency, {self.n_latency} certificates one after another")
-        kdir = self.start_apiserver(0)
-        self.kdir = kdir
-        self.kube = Kube(kdir)
-        self.sidecar, _, _ = self.start_sidecar(kdir, concurrency=CONCURRENCY)
-        wait_port(9402, "sidecar")
-        self.watch = SecretWatch(self.kube, "bench")
-        self.watch.start()
-        self.watch.ready.wait(30)
-        # One warm-up (account registration, directory) outside the figures, like uacme's `new`.
-        self.issue_one("warm", "w0.bench.example")
+        self.start_issuing_stack("warm", "w0.bench.example")
         lat = []
         p0 = self.pebble_requests()
         for i in range(self.n_latency):
