@@ -43,7 +43,8 @@ TEST_CASE("an Ingress applied with kubectl gets a verified certificate with exac
   CHECK(testing::poll_until([&] { return stack.metric(0, "acme_sidecar_certificate_ready",
                                                       {{"secret_namespace", "demo"}, {"secret_name", "web-tls"}}) == 1.0; },
                             30s));
-  CHECK(has_event(stack, "demo", "web", "Issued"));
+  // The Event is posted after the Secret write and the readiness report, so it may still be on its way.
+  CHECK(testing::poll_until([&] { return has_event(stack, "demo", "web", "Issued"); }, 30s));
   // The private key never reaches the logs.
   auto key_body = Stack::tls_key(secret).substr(40, 40);
   CHECK(stack.sidecar_log(0).find(key_body) == std::string::npos);
