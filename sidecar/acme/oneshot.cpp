@@ -18,7 +18,7 @@
 #include "core/clock.hpp"
 #include "core/error.hpp"
 #include "crypto/key.hpp"
-#include "http/curl_client.hpp"
+#include "http/http1_client.hpp"
 
 namespace acme_sidecar::acme {
 
@@ -99,7 +99,7 @@ int run_issue(const OneShotOptions& o, core::Logger& logger, std::stop_token sto
 
     http::TlsOptions tls;
     tls.ca_file = o.acme_ca_bundle;
-    http::CurlClient http(tls);  // one client: connections to the CA are reused
+    http::Http1Client http(tls);  // one client: connections to the CA are reused
     core::SystemClock clock;
     FileAccountKeyStore keys(o.account_key_file.empty() ? o.out_dir / "account.key" : o.account_key_file);
 

@@ -29,7 +29,7 @@
 #include "core/error.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/x509.hpp"
-#include "http/curl_client.hpp"
+#include "http/http1_client.hpp"
 #include "kube/client.hpp"
 #include "kube/config.hpp"
 #include "kube/events.hpp"
@@ -156,13 +156,12 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   const std::string ns = own_namespace(cfg, kube_config);
   const std::string identity = own_identity(cfg);
   log = log.with("pod", identity);
-  // Every issuance in flight holds a handle (and its kept-alive connection) per client; a pool smaller
-  // than that closes connections after each burst of requests and the next request pays a new TCP and
-  // TLS handshake (a new SSL_CTX and CA parse in libcurl). Sized to the workers, plus the informers'
-  // watches and the Lease.
-  http::CurlOptions pool;
-  pool.max_idle_handles = static_cast<std::size_t>(std::max(cfg.max_concurrent_issuances, 1)) + 8;
-  http::CurlClient kube_http(kube_config.tls, pool);
+  // Every issuance in flight holds a kept-alive connection per client; a pool smaller than that closes
+  // connections after each burst of requests and the next request pays a new TCP and TLS handshake.
+  // Sized to the workers, plus the informers' watches and the Lease.
+  http::Http1Options pool;
+  pool.max_idle_per_origin = static_cast<std::size_t>(std::max(cfg.max_concurrent_issuances, 1)) + 8;
+  http::Http1Client kube_http(kube_config.tls, pool);
   kube::Client kube(kube_http, kube_config);
   kube.set_observer([&m](std::string_view verb, std::string_view resource, int code) {
     m.kube_request(verb, resource, code);
@@ -296,7 +295,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   // --- ACME -----------------------------------------------------------------------------------
   http::TlsOptions acme_tls;
   acme_tls.ca_file = cfg.acme_ca_bundle;
-  http::CurlClient acme_http(acme_tls, pool);
+  http::Http1Client acme_http(acme_tls, pool);
   SecretAccountKeyStore account_keys(kube, ns, cfg.acme_directory);
   acme::ClientOptions acme_opts;
   acme_opts.directory_url = cfg.acme_directory;
@@ -310,7 +309,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   }
   acme::AcmeClient acme_client(acme_http, clock, log.with("component", "acme"), account_keys, acme_opts, &observer);
   OrderStateStore orders(kube, ns, log.with("component", "orders"));
-  http::CurlClient self_check_http({}, pool);
+  http::Http1Client self_check_http({}, pool);
   acme::SelfCheck self_check;
   if (cfg.self_check) self_check = make_self_check(self_check_http, cfg.controller_http, clock, log);
   AcmeIssuer issuer(acme_client, *publisher, &orders, self_check, cfg.acme_directory, log.with("component", "issuer"));

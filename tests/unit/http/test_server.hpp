@@ -38,8 +38,8 @@ inline std::string bio_string(BIO* bio) {
   return std::string(data, static_cast<size_t>(len));
 }
 
-// EC P-256, CN=cn, SAN IP:127.0.0.1 + DNS:localhost, valid for a day.
-inline SelfSigned make_self_signed(const std::string& cn) {
+// EC P-256, CN=cn, SAN `alt_names` (by default IP:127.0.0.1 + DNS:localhost), valid for a day.
+inline SelfSigned make_self_signed(const std::string& cn, const std::string& alt_names = "IP:127.0.0.1,DNS:localhost") {
   SelfSigned out;
   out.key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
   out.cert.reset(X509_new());
@@ -56,7 +56,7 @@ inline SelfSigned make_self_signed(const std::string& cn) {
   X509V3_CTX ctx;
   X509V3_set_ctx_nodb(&ctx);
   X509V3_set_ctx(&ctx, x, x, nullptr, nullptr, 0);
-  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, "IP:127.0.0.1,DNS:localhost");
+  X509_EXTENSION* san = X509V3_EXT_conf_nid(nullptr, &ctx, NID_subject_alt_name, alt_names.c_str());
   X509_add_ext(x, san, -1);
   X509_EXTENSION_free(san);
   if (X509_sign(x, out.key.get(), EVP_sha256()) == 0) throw std::runtime_error("X509_sign failed");

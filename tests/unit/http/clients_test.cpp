@@ -1,6 +1,7 @@
 // Designated initializers deliberately leave the other Request fields at their defaults.
 #pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 #include "http/curl_client.hpp"
+#include "http/http1_client.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -18,6 +19,7 @@
 
 using namespace acme_sidecar;
 using http::CurlClient;
+using http::Http1Client;
 using http::Request;
 using http::testing::ServerThread;
 using namespace std::chrono_literals;
@@ -82,9 +84,9 @@ std::unique_ptr<httplib::Server> echo_server() {
 
 }  // namespace
 
-TEST_CASE("CurlClient sends each method with headers and body", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client sends each method with headers and body", "[http]", CurlClient, Http1Client) {
   ServerThread server(echo_server());
-  CurlClient client;
+  TestType client;
   for (std::string method : {"GET", "POST", "PUT", "PATCH", "DELETE"}) {
     Request req;
     req.method = method;
@@ -100,9 +102,9 @@ TEST_CASE("CurlClient sends each method with headers and body", "[http][curl]") 
   }
 }
 
-TEST_CASE("CurlClient returns error statuses as responses", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client returns error statuses as responses", "[http]", CurlClient, Http1Client) {
   ServerThread server(echo_server());
-  CurlClient client;
+  TestType client;
   auto resp = client.send(Request{.url = server.url("/status/418")});
   CHECK(resp.status == 418);
   CHECK(resp.header("Retry-After").value() == "7");
@@ -110,17 +112,17 @@ TEST_CASE("CurlClient returns error statuses as responses", "[http][curl]") {
   CHECK(client.send(Request{.url = server.url("/nowhere")}).status == 404);
 }
 
-TEST_CASE("CurlClient reuses its connection", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client reuses its connection", "[http]", CurlClient, Http1Client) {
   ServerThread server(echo_server());
-  CurlClient client;
+  TestType client;
   std::set<std::string> ports;
   for (int i = 0; i < 3; ++i) ports.insert(client.send(Request{.url = server.url("/port")}).body);
   CHECK(ports.size() == 1);
 }
 
-TEST_CASE("CurlClient is safe to use from several threads", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client is safe to use from several threads", "[http]", CurlClient, Http1Client) {
   ServerThread server(echo_server());
-  CurlClient client;
+  TestType client;
   std::atomic<int> ok{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {
@@ -138,29 +140,31 @@ TEST_CASE("CurlClient is safe to use from several threads", "[http][curl]") {
   CHECK(ok == 100);
 }
 
-TEST_CASE("CurlClient reports refused connections as Transport", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client reports refused connections as Transport", "[http]", CurlClient, Http1Client) {
   int port = 0;
   {
     ServerThread gone(echo_server());
     port = gone.port();
   }
-  CurlClient client;
+  TestType client;
   CHECK(kind_of([&] { client.send(Request{.url = "http://127.0.0.1:" + std::to_string(port) + "/"}); }) ==
         core::ErrorKind::Transport);
 }
 
-TEST_CASE("CurlClient rejects hostile input", "[http][curl]") {
-  CurlClient client;
-  CHECK(kind_of([&] { client.send(Request{.url = "file:///etc/passwd"}); }) == core::ErrorKind::Transport);
-  CHECK(kind_of([&] { client.send(Request{.url = "not a url"}); }) == core::ErrorKind::Transport);
+TEMPLATE_TEST_CASE("HTTP client rejects hostile input", "[http]", CurlClient, Http1Client) {
+  TestType client;
+  // libcurl reports unusable URLs as transport failures; Http1Client refuses them before any I/O.
+  const auto bad_url = std::is_same_v<TestType, CurlClient> ? core::ErrorKind::Transport : core::ErrorKind::Invalid;
+  CHECK(kind_of([&] { client.send(Request{.url = "file:///etc/passwd"}); }) == bad_url);
+  CHECK(kind_of([&] { client.send(Request{.url = "not a url"}); }) == bad_url);
   CHECK(kind_of([&] {
           client.send(Request{.url = "http://127.0.0.1:1/", .headers = {{"X-Evil", "a\r\nInjected: 1"}}});
         }) == core::ErrorKind::Invalid);
-  CHECK_THROWS_AS(CurlClient(http::TlsOptions{.ca_file = "/nonexistent/ca.pem"}), core::Error);
-  CHECK_THROWS_AS(CurlClient(http::TlsOptions{.client_cert_pem = "x"}), core::Error);
+  CHECK_THROWS_AS(TestType(http::TlsOptions{.ca_file = "/nonexistent/ca.pem"}), core::Error);
+  CHECK_THROWS_AS(TestType(http::TlsOptions{.client_cert_pem = "x"}), core::Error);
 }
 
-TEST_CASE("CurlClient enforces the request timeout", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client enforces the request timeout", "[http]", CurlClient, Http1Client) {
   Gate gate;
   auto s = std::make_unique<httplib::Server>();
   s->Get("/slow", [&](const httplib::Request&, httplib::Response& res) {
@@ -169,7 +173,7 @@ TEST_CASE("CurlClient enforces the request timeout", "[http][curl]") {
   });
   ServerThread server(std::move(s));
   ScopeExit open{[&] { gate.release(); }};
-  CurlClient client;
+  TestType client;
   CHECK(kind_of([&] { client.send(Request{.url = server.url("/slow"), .timeout = 200ms}); }) ==
         core::ErrorKind::Timeout);
 }
@@ -217,11 +221,11 @@ std::unique_ptr<httplib::Server> stream_server(Gate& gate) {
 }
 }  // namespace
 
-TEST_CASE("CurlClient delivers streamed chunks as they arrive", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client delivers streamed chunks as they arrive", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
   ScopeExit open{[&] { gate.release(); }};
-  CurlClient client;
+  TestType client;
   std::string got;
   auto resp = client.stream(Request{.url = server.url("/stream")}, [&](std::string_view chunk) {
     got += chunk;
@@ -234,10 +238,10 @@ TEST_CASE("CurlClient delivers streamed chunks as they arrive", "[http][curl]") 
   CHECK(got == "first\nsecond\n");
 }
 
-TEST_CASE("CurlClient stops a stream when the handler returns false", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client stops a stream when the handler returns false", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
-  CurlClient client;
+  TestType client;
   int calls = 0;
   auto resp = client.stream(Request{.url = server.url("/forever")}, [&](std::string_view) {
     ++calls;
@@ -249,10 +253,10 @@ TEST_CASE("CurlClient stops a stream when the handler returns false", "[http][cu
   CHECK(client.send(Request{.url = server.url("/missing")}).status == 410);
 }
 
-TEST_CASE("CurlClient keeps error bodies of streams whole", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client keeps error bodies of streams whole", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
-  CurlClient client;
+  TestType client;
   bool called = false;
   auto resp = client.stream(Request{.url = server.url("/missing")}, [&](std::string_view) {
     called = true;
@@ -263,11 +267,11 @@ TEST_CASE("CurlClient keeps error bodies of streams whole", "[http][curl]") {
   CHECK_FALSE(called);
 }
 
-TEST_CASE("CurlClient ends a silent stream after the idle timeout", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client ends a silent stream after the idle timeout", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
   ScopeExit open{[&] { gate.release(); }};
-  CurlClient client;
+  TestType client;
   std::string got;
   Request req{.url = server.url("/silent"), .timeout = 60s, .idle_timeout = 300ms};
   CHECK(kind_of([&] {
@@ -279,11 +283,11 @@ TEST_CASE("CurlClient ends a silent stream after the idle timeout", "[http][curl
   CHECK(got == "first\n");
 }
 
-TEST_CASE("CurlClient cancels a parked stream via its stop token", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client cancels a parked stream via its stop token", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
   ScopeExit open{[&] { gate.release(); }};
-  CurlClient client;
+  TestType client;
   std::stop_source stop;
   Request req{.url = server.url("/silent"), .timeout = 60s};
   req.cancel = stop.get_token();
@@ -297,11 +301,11 @@ TEST_CASE("CurlClient cancels a parked stream via its stop token", "[http][curl]
   CHECK(kind_of([&] { client.send(req); }) == core::ErrorKind::Cancelled);
 }
 
-TEST_CASE("CurlClient shutdown aborts streams in flight and refuses new requests", "[http][curl]") {
+TEMPLATE_TEST_CASE("HTTP client shutdown aborts streams in flight and refuses new requests", "[http]", CurlClient, Http1Client) {
   Gate gate;
   ServerThread server(stream_server(gate));
   ScopeExit open{[&] { gate.release(); }};
-  CurlClient client;
+  TestType client;
   CHECK(kind_of([&] {
           client.stream(Request{.url = server.url("/silent"), .timeout = 60s}, [&](std::string_view) {
             client.shutdown();
@@ -324,13 +328,13 @@ std::unique_ptr<httplib::Server> tls_server(const http::testing::SelfSigned& id,
 }
 }  // namespace
 
-TEST_CASE("CurlClient verifies TLS against the configured anchors", "[http][curl][tls]") {
+TEMPLATE_TEST_CASE("HTTP client verifies TLS against the configured anchors", "[http][tls]", CurlClient, Http1Client) {
   auto id = http::testing::make_self_signed("127.0.0.1");
   ServerThread server(tls_server(id));
   const std::string url = server.url("/hello", "https");
 
   SECTION("inline PEM") {
-    CurlClient client(http::TlsOptions{.ca_pem = id.cert_pem});
+    TestType client(http::TlsOptions{.ca_pem = id.cert_pem});
     CHECK(client.send(Request{.url = url}).body == "hi");
   }
   SECTION("CA file") {
@@ -338,34 +342,49 @@ TEST_CASE("CurlClient verifies TLS against the configured anchors", "[http][curl
                 ("acme-sidecar-http-ca-" + std::to_string(::getpid()) + ".pem");
     std::ofstream(path) << id.cert_pem;
     ScopeExit rm{[&] { std::filesystem::remove(path); }};
-    CurlClient client(http::TlsOptions{.ca_file = path.string()});
+    TestType client(http::TlsOptions{.ca_file = path.string()});
     CHECK(client.send(Request{.url = url}).body == "hi");
   }
   SECTION("unknown issuer is refused by default") {
-    CurlClient client;
+    TestType client;
     CHECK(kind_of([&] { client.send(Request{.url = url}); }) == core::ErrorKind::Transport);
   }
   SECTION("a different anchor is refused") {
     auto other = http::testing::make_self_signed("127.0.0.1");
-    CurlClient client(http::TlsOptions{.ca_pem = other.cert_pem});
+    TestType client(http::TlsOptions{.ca_pem = other.cert_pem});
     CHECK(kind_of([&] { client.send(Request{.url = url}); }) == core::ErrorKind::Transport);
   }
+  SECTION("a certificate for another name is refused") {
+    auto other_name = http::testing::make_self_signed("other", "DNS:other.example");
+    ServerThread wrong(tls_server(other_name));
+    TestType client(http::TlsOptions{.ca_pem = other_name.cert_pem});
+    CHECK(kind_of([&] { client.send(Request{.url = wrong.url("/hello", "https")}); }) ==
+          core::ErrorKind::Transport);
+  }
+  SECTION("a DNS name is checked against DNS names, an address against addresses") {
+    auto named = http::testing::make_self_signed("localhost", "DNS:localhost");
+    ServerThread by_name(tls_server(named));
+    TestType client(http::TlsOptions{.ca_pem = named.cert_pem});
+    CHECK(client.send(Request{.url = "https://localhost:" + std::to_string(by_name.port()) + "/hello"}).body == "hi");
+    CHECK(kind_of([&] { client.send(Request{.url = by_name.url("/hello", "https")}); }) ==
+          core::ErrorKind::Transport);
+  }
   SECTION("insecure skips verification") {
-    CurlClient client(http::TlsOptions{.insecure_skip_verify = true});
+    TestType client(http::TlsOptions{.insecure_skip_verify = true});
     CHECK(client.send(Request{.url = url}).body == "hi");
   }
 }
 
-TEST_CASE("CurlClient presents a client certificate", "[http][curl][tls]") {
+TEMPLATE_TEST_CASE("HTTP client presents a client certificate", "[http][tls]", CurlClient, Http1Client) {
   auto id = http::testing::make_self_signed("127.0.0.1");
   auto user = http::testing::make_self_signed("system:admin");
   ServerThread server(tls_server(id, user.cert.get()));
   const std::string url = server.url("/hello", "https");
 
-  CurlClient with_cert(
+  TestType with_cert(
       http::TlsOptions{.ca_pem = id.cert_pem, .client_cert_pem = user.cert_pem, .client_key_pem = user.key_pem});
   CHECK(with_cert.send(Request{.url = url}).body == "hi");
 
-  CurlClient without(http::TlsOptions{.ca_pem = id.cert_pem});
+  TestType without(http::TlsOptions{.ca_pem = id.cert_pem});
   CHECK(kind_of([&] { without.send(Request{.url = url}); }) == core::ErrorKind::Transport);
 }
