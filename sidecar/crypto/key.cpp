@@ -408,16 +408,57 @@ bool operator==(const PublicKey& a, const PublicKey& b) {
 
 // ---- PrivateKey ----------------------------------------------------------------------------------
 
+EvpPkeyCtxPtr SignContextPool::take() {
+  std::lock_guard lock(mu_);
+  if (idle_.empty()) return nullptr;
+  EvpPkeyCtxPtr ctx = std::move(idle_.back());
+  idle_.pop_back();
+  return ctx;
+}
+
+void SignContextPool::give(EvpPkeyCtxPtr ctx) {
+  std::lock_guard lock(mu_);
+  if (idle_.size() < 64) idle_.push_back(std::move(ctx));  // bounded by the threads that sign at once
+}
+
+namespace {
+
+// Curve parameters for EC key generation, made once: EVP_PKEY_Q_keygen builds the curve group from its
+// name on every call, which was about 40 % of a P-256 key generation. Immutable after construction,
+// so every thread can generate from it (each call has its own EVP_PKEY_CTX).
+EVP_PKEY* ec_parameters(KeyAlgorithm alg) {
+  auto make = [](const char* curve) {
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+    EVP_PKEY* params = nullptr;
+    if (!ctx || EVP_PKEY_paramgen_init(ctx.get()) != 1 ||
+        EVP_PKEY_CTX_set_group_name(ctx.get(), curve) != 1 || EVP_PKEY_paramgen(ctx.get(), &params) != 1) {
+      detail::throw_openssl(ErrorKind::Crypto, std::string("cannot create the parameters of ") + curve);
+    }
+    return EvpPkeyPtr(params);
+  };
+  static const EvpPkeyPtr p256 = make("P-256");
+  static const EvpPkeyPtr p384 = make("P-384");
+  return alg == KeyAlgorithm::EcdsaP384 ? p384.get() : p256.get();
+}
+
+EvpPkeyPtr generate_ec(KeyAlgorithm alg) {
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, ec_parameters(alg), nullptr));
+  EVP_PKEY* out = nullptr;
+  if (!ctx || EVP_PKEY_keygen_init(ctx.get()) != 1 || EVP_PKEY_generate(ctx.get(), &out) != 1) return nullptr;
+  return EvpPkeyPtr(out);
+}
+
+}  // namespace
+
 PrivateKey PrivateKey::generate(KeyAlgorithm alg) {
-  EVP_PKEY* raw = nullptr;
+  EvpPkeyPtr key;
   switch (alg) {
-    case KeyAlgorithm::EcdsaP256: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"); break;
-    case KeyAlgorithm::EcdsaP384: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-384"); break;
-    case KeyAlgorithm::Rsa2048: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048}); break;
-    case KeyAlgorithm::Rsa3072: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{3072}); break;
-    case KeyAlgorithm::Rsa4096: raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{4096}); break;
+    case KeyAlgorithm::EcdsaP256:
+    case KeyAlgorithm::EcdsaP384: key = generate_ec(alg); break;
+    case KeyAlgorithm::Rsa2048: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{2048})); break;
+    case KeyAlgorithm::Rsa3072: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{3072})); break;
+    case KeyAlgorithm::Rsa4096: key.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", std::size_t{4096})); break;
   }
-  EvpPkeyPtr key(raw);
   if (!key) detail::throw_openssl(ErrorKind::Crypto, "key generation failed for " + std::string(to_string(alg)));
   return PrivateKey(share(std::move(key)), alg);
 }

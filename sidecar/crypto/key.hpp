@@ -4,7 +4,9 @@
 // material. Copies share the same immutable EVP_PKEY (cheap, thread-safe for signing).
 #include <iosfwd>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <vector>
 #include <string>
 #include <string_view>
 
@@ -46,6 +48,19 @@ class PublicKey {
   KeyAlgorithm alg_;
 };
 
+// Signing contexts already initialised for one key, reused across crypto::sign() calls: initialising a
+// context (provider, key management and signature fetches) cost as much as a third of each JWS
+// signature in the daemon. One context serves one thread at a time; the pool hands them out.
+class SignContextPool {
+ public:
+  EvpPkeyCtxPtr take();  // nullptr when none is idle
+  void give(EvpPkeyCtxPtr ctx);
+
+ private:
+  std::mutex mu_;
+  std::vector<EvpPkeyCtxPtr> idle_;
+};
+
 class PrivateKey {
  public:
   // Fresh key from the OpenSSL DRBG.
@@ -66,14 +81,18 @@ class PrivateKey {
   PublicKey public_key() const;
   KeyAlgorithm algorithm() const noexcept { return alg_; }
   EVP_PKEY* native() const noexcept { return key_.get(); }
+  // Shared by copies, like the key itself (see crypto::sign).
+  SignContextPool& sign_contexts() const noexcept { return *sign_contexts_; }
 
   // Keys must never end up in logs or test output.
   friend std::ostream& operator<<(std::ostream&, const PrivateKey&) = delete;
 
  private:
-  PrivateKey(std::shared_ptr<EVP_PKEY> key, KeyAlgorithm alg) : key_(std::move(key)), alg_(alg) {}
+  PrivateKey(std::shared_ptr<EVP_PKEY> key, KeyAlgorithm alg)
+      : key_(std::move(key)), alg_(alg), sign_contexts_(std::make_shared<SignContextPool>()) {}
   std::shared_ptr<EVP_PKEY> key_;
   KeyAlgorithm alg_;
+  std::shared_ptr<SignContextPool> sign_contexts_;
 };
 
 // Consistency check of EC private keys without building an EVP_PKEY (for the certificate inspector:

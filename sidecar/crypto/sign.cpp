@@ -4,6 +4,7 @@
 #include <openssl/ec.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
+#include <openssl/rsa.h>
 
 #include "core/error.hpp"
 #include "crypto/internal.hpp"
@@ -14,8 +15,25 @@ namespace {
 using core::Error;
 using core::ErrorKind;
 
+// Fetched once: with the legacy EVP_sha256() pointers every EVP_Digest call fetches the implementation
+// again from the provider store. Immutable and never freed (reachable until exit).
+const EVP_MD* fetched_sha256() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* f = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return f != nullptr ? f : EVP_sha256();
+  }();
+  return md;
+}
+const EVP_MD* fetched_sha384() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* f = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+    return f != nullptr ? f : EVP_sha384();
+  }();
+  return md;
+}
+
 const EVP_MD* digest_for(KeyAlgorithm alg) {
-  return alg == KeyAlgorithm::EcdsaP384 ? EVP_sha384() : EVP_sha256();
+  return alg == KeyAlgorithm::EcdsaP384 ? fetched_sha384() : fetched_sha256();
 }
 
 bool is_ec(KeyAlgorithm alg) { return alg == KeyAlgorithm::EcdsaP256 || alg == KeyAlgorithm::EcdsaP384; }
@@ -34,8 +52,8 @@ Bytes digest(const EVP_MD* md, ByteView data) {
 
 }  // namespace
 
-Bytes sha256(ByteView data) { return digest(EVP_sha256(), data); }
-Bytes sha384(ByteView data) { return digest(EVP_sha384(), data); }
+Bytes sha256(ByteView data) { return digest(fetched_sha256(), data); }
+Bytes sha384(ByteView data) { return digest(fetched_sha384(), data); }
 
 Bytes hmac_sha256(ByteView key, ByteView data) {
   if (key.empty()) throw Error(ErrorKind::Invalid, "HMAC key is empty");
@@ -61,20 +79,31 @@ std::string_view jws_alg(KeyAlgorithm alg) noexcept {
 }
 
 Bytes sign(const PrivateKey& key, ByteView data) {
-  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
-  if (!ctx) detail::throw_openssl(ErrorKind::Internal, "EVP_MD_CTX_new failed");
-  // RSA keys default to PKCS#1 v1.5 padding, which is what RS256 is.
-  if (EVP_DigestSignInit(ctx.get(), nullptr, digest_for(key.algorithm()), nullptr, key.native()) != 1) {
-    detail::throw_openssl(ErrorKind::Crypto, "signing init failed");
+  // Hash, then sign the digest with a context from the key's pool (initialised once per context,
+  // see SignContextPool): the same signature EVP_DigestSign would produce.
+  const EVP_MD* md = digest_for(key.algorithm());
+  const Bytes hashed = digest(md, data);
+  EvpPkeyCtxPtr ctx = key.sign_contexts().take();
+  if (!ctx) {
+    ctx.reset(EVP_PKEY_CTX_new_from_pkey(nullptr, key.native(), nullptr));
+    if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1) detail::throw_openssl(ErrorKind::Crypto, "signing init failed");
+    // RSA: PKCS#1 v1.5 over a DigestInfo naming the hash (RS256); EC: checks the digest length.
+    if (!is_ec(key.algorithm()) && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) {
+      detail::throw_openssl(ErrorKind::Crypto, "cannot select PKCS#1 v1.5 padding");
+    }
+    if (EVP_PKEY_CTX_set_signature_md(ctx.get(), md) != 1) {
+      detail::throw_openssl(ErrorKind::Crypto, "cannot set the signature digest");
+    }
   }
-  // The key's maximum signature size, instead of a second EVP_DigestSign call that only asks for it.
+  // The key's maximum signature size, instead of a second call that only asks for it.
   const int max_len = EVP_PKEY_get_size(key.native());
   if (max_len <= 0) detail::throw_openssl(ErrorKind::Crypto, "cannot size the signature");
   std::size_t len = static_cast<std::size_t>(max_len);
   Bytes sig(len);
-  if (EVP_DigestSign(ctx.get(), sig.data(), &len, data.data(), data.size()) != 1) {
-    detail::throw_openssl(ErrorKind::Crypto, "signing failed");
+  if (EVP_PKEY_sign(ctx.get(), sig.data(), &len, hashed.data(), hashed.size()) != 1) {
+    detail::throw_openssl(ErrorKind::Crypto, "signing failed");  // the context is dropped, not reused
   }
+  key.sign_contexts().give(std::move(ctx));
   sig.resize(len);
   if (is_ec(key.algorithm())) return ecdsa_der_to_raw(sig, coordinate_size(key.algorithm()));
   return sig;

@@ -2,6 +2,13 @@
 
 #include <catch2/catch.hpp>
 
+#include <openssl/evp.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
 #include "crypto/jwk.hpp"
 #include "test_util.hpp"
 
@@ -160,4 +167,36 @@ TEST_CASE("digests and HMAC match published vectors", "[crypto][digest]") {
   CHECK(hex_encode(hmac_sha256(as_bytes("Jefe"), std::string_view("what do ya want for nothing?"))) ==
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
   REQUIRE_CRYPTO_ERROR(hmac_sha256(Bytes{}, std::string_view("x")), ErrorKind::Invalid);
+}
+
+TEST_CASE("JWS signing reuses initialised contexts across calls, copies and threads", "[crypto][jws]") {
+  // RS256 is deterministic: the pooled path must give exactly what a fresh EVP_DigestSign gives.
+  const PrivateKey rsa = PrivateKey::generate(KeyAlgorithm::Rsa2048);
+  EvpMdCtxPtr md_ctx(EVP_MD_CTX_new());
+  REQUIRE(EVP_DigestSignInit(md_ctx.get(), nullptr, EVP_sha256(), nullptr, rsa.native()) == 1);
+  Bytes reference(256);
+  std::size_t len = reference.size();
+  const std::string input = "payload.protected";
+  REQUIRE(EVP_DigestSign(md_ctx.get(), reference.data(), &len,
+                         reinterpret_cast<const unsigned char*>(input.data()), input.size()) == 1);
+  const PrivateKey rsa_copy = rsa;  // shares the key and its contexts
+  for (int i = 0; i < 3; ++i) {
+    CHECK(sign(rsa, input) == reference);
+    CHECK(sign(rsa_copy, input) == reference);
+  }
+
+  // Several threads at once on one key: every signature verifies (no context is shared mid-use).
+  const PrivateKey p256 = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  std::atomic<int> good{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const std::string msg = std::to_string(t) + "/" + std::to_string(i);
+        if (verify(p256.public_key(), msg, sign(p256, msg))) ++good;
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  CHECK(good == 200);
 }
