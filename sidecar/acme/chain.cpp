@@ -64,8 +64,10 @@ CheckedChain check_with_openssl(std::string_view pem, const std::vector<std::str
 // The same checks from DER summaries (no OpenSSL decoders: ~0.13 ms per certificate in OpenSSL 3.0's
 // key decoders). Says only "all passed" (the result) or "cannot tell" (nullopt): every failure is left
 // to check_with_openssl, so errors, and every case outside the subset, are decided as before.
+// `Key` is crypto::PublicKey or crypto::PrivateKey (compared on its public half).
+template <typename Key>
 std::optional<CheckedChain> check_from_summaries(std::string_view pem, const std::vector<std::string>& names,
-                                                 const crypto::PublicKey& key) {
+                                                 const Key& key) {
   std::vector<crypto::CertificateSummary> chain;
   try {
     chain = crypto::read_certificate_pem_chain(pem);
@@ -92,20 +94,32 @@ std::optional<CheckedChain> check_from_summaries(std::string_view pem, const std
   return out;
 }
 
-}  // namespace
-
-CheckedChain check_chain(std::string_view pem, const std::vector<std::string>& names, const crypto::PublicKey& key,
-                         const std::vector<std::string>& trusted_roots, core::TimePoint now) {
+// `public_of()` gives the key as a PublicKey, asked for only when OpenSSL's decoding has to decide.
+template <typename Key, typename PublicOf>
+CheckedChain check_chain_with(std::string_view pem, const std::vector<std::string>& names, const Key& key,
+                              PublicOf public_of, const std::vector<std::string>& trusted_roots, core::TimePoint now) {
   if (pem.find("PRIVATE KEY") != std::string_view::npos)
     throw Error(ErrorKind::Crypto, "certificate chain from the CA contains a private key block");
   auto fast = check_from_summaries(pem, names, key);
-  if (!fast) return check_with_openssl(pem, names, key, trusted_roots, now);
+  if (!fast) return check_with_openssl(pem, names, public_of(), trusted_roots, now);
   if (!trusted_roots.empty()) {
     // Trust-path verification (validity, CA flags, path length) stays OpenSSL's.
     auto r = crypto::verify_chain(crypto::parse_pem_chain(pem), trusted_roots, now);
     if (!r) throw Error(ErrorKind::Crypto, "certificate chain does not verify against the trusted roots: " + r.error);
   }
   return std::move(*fast);
+}
+
+}  // namespace
+
+CheckedChain check_chain(std::string_view pem, const std::vector<std::string>& names, const crypto::PublicKey& key,
+                         const std::vector<std::string>& trusted_roots, core::TimePoint now) {
+  return check_chain_with(pem, names, key, [&] { return key; }, trusted_roots, now);
+}
+
+CheckedChain check_chain(std::string_view pem, const std::vector<std::string>& names, const crypto::PrivateKey& key,
+                         const std::vector<std::string>& trusted_roots, core::TimePoint now) {
+  return check_chain_with(pem, names, key, [&] { return key.public_key(); }, trusted_roots, now);
 }
 
 std::string chain_root_name(const CheckedChain& chain) {

@@ -448,10 +448,10 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
           throw Error(ErrorKind::Invalid, "ACME order is valid but has no certificate URL", {{"order", order_url}});
         const std::string& cert_url = *order.certificate;
         auto r = transport_.post(cert_url, Endpoint::Certificate, signer(), std::nullopt, kPemChain);
-        auto pub = request.key->public_key();
+        const crypto::PrivateKey& csr_key = *request.key;
         CheckedChain chain;
         try {
-          chain = check_chain(r.body, request.names, pub, options_.trusted_roots, clock_.now());
+          chain = check_chain(r.body, request.names, csr_key, options_.trusted_roots, clock_.now());
         } catch (const Error& e) {
           throw e.with("certificate_url", cert_url);
         }
@@ -461,7 +461,7 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
           for (const auto& alt : alts) {
             try {
               auto ar = transport_.post(alt, Endpoint::Certificate, signer(), std::nullopt, kPemChain);
-              auto alt_chain = check_chain(ar.body, request.names, pub, options_.trusted_roots, clock_.now());
+              auto alt_chain = check_chain(ar.body, request.names, csr_key, options_.trusted_roots, clock_.now());
               if (chain_matches_preferred(alt_chain, options_.preferred_chain)) {
                 chain = std::move(alt_chain);
                 chosen_url = alt;

@@ -56,7 +56,8 @@ struct Outcome {
   std::string message;
 };
 
-Outcome outcome(std::string_view pem, const std::vector<std::string>& names, const crypto::PublicKey& key,
+template <typename Key>  // crypto::PublicKey or the CSR's crypto::PrivateKey
+Outcome outcome(std::string_view pem, const std::vector<std::string>& names, const Key& key,
                 const std::vector<std::string>& roots = {}) {
   try {
     (void)check_chain(pem, names, key, roots, kNow);
@@ -190,6 +191,37 @@ TEST_CASE("check_chain refuses bad chains with the OpenSSL path's errors") {
     CHECK(o.kind == b.kind);
     if (!b.message.empty()) CHECK(o.message == b.message);
   }
+}
+
+
+TEST_CASE("check_chain against the CSR's private key decides exactly as against its public key") {
+  const PrivateKey p256 = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const PrivateKey other = PrivateKey::generate(KeyAlgorithm::EcdsaP256);
+  const Certificate leaf = leaf_of(rsa().inter, p256, {"t.example"});
+  const std::string good = crypto::to_pem_chain({leaf, rsa().inter.cert});
+  const CheckedChain by_private = check_chain(good, {"t.example"}, p256, {}, kNow);
+  const CheckedChain by_public = check_chain(good, {"t.example"}, p256.public_key(), {}, kNow);
+  CHECK(by_private.from_summaries);
+  CHECK(by_private.pem == by_public.pem);
+  CHECK(by_private.not_after == by_public.not_after);
+  const std::vector<std::pair<const char*, std::string>> bad = {
+      {"good chain", good},
+      {"leaf alone", crypto::to_pem_chain({leaf})},
+      {"broken signature", crypto::to_pem_chain({flipped(leaf, -3), rsa().inter.cert})},
+  };
+  for (const auto& [what, pem] : bad) {
+    for (const std::vector<std::string>& names : {std::vector<std::string>{"t.example"}, std::vector<std::string>{"u.example"}}) {
+      for (const PrivateKey* key : {&p256, &other}) {
+        INFO(what << " / " << names.front() << " / " << (key == &p256 ? "CSR key" : "another key"));
+        const Outcome a = outcome(pem, names, *key);
+        const Outcome b = outcome(pem, names, key->public_key());
+        CHECK(a.thrown == b.thrown);
+        CHECK(a.kind == b.kind);
+        CHECK(a.message == b.message);
+      }
+    }
+  }
+  CHECK(outcome(good, {"t.example"}, other).message.find("does not match the CSR key") != std::string::npos);
 }
 
 }  // namespace acme_sidecar::acme
