@@ -232,6 +232,8 @@ class Http1Client::Connection {
     const std::atomic<bool>* shutdown;
     const std::stop_token* cancel;
     const Error::Context* ctx;
+    std::optional<milliseconds> idle;  // longest silence allowed (streams)
+    mutable Clock::time_point last_data = Clock::now();
   };
 
   void check(const Io& io) {
@@ -241,6 +243,11 @@ class Http1Client::Connection {
     const auto now = Clock::now();
     if (now >= io.deadline) throw Error(ErrorKind::Timeout, "HTTP request timed out", *io.ctx);
     auto slice = std::min(kSlice, std::chrono::ceil<milliseconds>(io.deadline - now));
+    if (io.idle) {
+      const auto quiet_until = io.last_data + *io.idle;
+      if (now >= quiet_until) throw Error(ErrorKind::Timeout, "no data within the idle timeout", *io.ctx);
+      slice = std::min(slice, std::chrono::ceil<milliseconds>(quiet_until - now));
+    }
     if (slice != slice_) {
       timeval tv{static_cast<time_t>(slice.count() / 1000), static_cast<suseconds_t>((slice.count() % 1000) * 1000)};
       if (::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) != 0 ||
@@ -311,7 +318,10 @@ class Http1Client::Connection {
       if (ssl_ != nullptr) {
         ERR_clear_error();
         const int n = SSL_read(ssl_, buf, want);
-        if (n > 0) return static_cast<std::size_t>(n);
+        if (n > 0) {
+          io.last_data = Clock::now();
+          return static_cast<std::size_t>(n);
+        }
         const int e = SSL_get_error(ssl_, n);
         if (e == SSL_ERROR_ZERO_RETURN) return 0;
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) continue;
@@ -323,6 +333,7 @@ class Http1Client::Connection {
         throw Error(ErrorKind::Transport, "TLS read failed: " + openssl_errors(), *io.ctx);
       }
       const ssize_t n = ::recv(fd_, buf, static_cast<std::size_t>(want), 0);
+      if (n > 0) io.last_data = Clock::now();
       if (n >= 0) return static_cast<std::size_t>(n);
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) continue;
       throw Error(ErrorKind::Transport, std::string("read failed: ") + std::strerror(errno), *io.ctx);
@@ -350,8 +361,9 @@ class ResponseReader {
  public:
   ResponseReader(Connection& conn, const Io& io, std::size_t max_body) : conn_(conn), io_(io), max_body_(max_body) {}
 
-  // Fills `out`; returns whether the connection can carry another request.
-  bool read(Response& out, bool head_request) {
+  // Fills `out`; returns whether the connection can carry another request. With a `sink`, the body of
+  // a 2xx response goes to it as it arrives (false from the sink ends the read: not reusable).
+  bool read(Response& out, bool head_request, const ChunkHandler* sink = nullptr) {
     bool http11 = false;
     for (;;) {
       std::string_view head = read_head();
@@ -360,29 +372,35 @@ class ResponseReader {
       out.headers.clear();  // 1xx interim response: the final one follows
     }
     if (out.status == 101) throw Error(ErrorKind::Transport, "unexpected protocol switch (101)", *io_.ctx);
+    out_ = &out;
+    sink_ = sink != nullptr && out.status >= 200 && out.status < 300 ? sink : nullptr;
     bool reusable = http11;
     bool close_delimited = false;
     for (const auto& [name, value] : out.headers) {
       if (iequals(name, "Connection") && lists_token(value, "close")) reusable = false;
     }
     const auto te = out.header("Transfer-Encoding");
-    if (head_request || out.status == 204 || out.status == 304) {
-      // No body, whatever the headers announce.
-    } else if (te) {
-      // The last coding must be chunked (RFC 9112 §6.3); Content-Length is then ignored and the
-      // connection is not reused, as it may have been a smuggling attempt.
-      std::string_view v = *te;
-      const auto comma = v.rfind(',');
-      if (!iequals(trim(comma == std::string_view::npos ? v : v.substr(comma + 1)), "chunked")) {
-        throw Error(ErrorKind::Transport, "unsupported Transfer-Encoding: " + *te, *io_.ctx);
+    try {
+      if (head_request || out.status == 204 || out.status == 304) {
+        // No body, whatever the headers announce.
+      } else if (te) {
+        // The last coding must be chunked (RFC 9112 §6.3); Content-Length is then ignored and the
+        // connection is not reused, as it may have been a smuggling attempt.
+        std::string_view v = *te;
+        const auto comma = v.rfind(',');
+        if (!iequals(trim(comma == std::string_view::npos ? v : v.substr(comma + 1)), "chunked")) {
+          throw Error(ErrorKind::Transport, "unsupported Transfer-Encoding: " + *te, *io_.ctx);
+        }
+        if (out.header("Content-Length")) reusable = false;
+        read_chunked();
+      } else if (auto length = content_length(out)) {
+        read_exact(*length);
+      } else {
+        close_delimited = true;
+        read_to_eof();
       }
-      if (out.header("Content-Length")) reusable = false;
-      read_chunked(out.body);
-    } else if (auto length = content_length(out)) {
-      read_exact(out.body, *length);
-    } else {
-      close_delimited = true;
-      read_to_eof(out.body);
+    } catch (const Stopped&) {
+      return false;
     }
     return reusable && !close_delimited && pos_ == buf_.size();
   }
@@ -475,31 +493,39 @@ class ResponseReader {
         rest.remove_prefix(comma + 1);
       }
     }
-    if (length && *length > max_body_) throw Error(ErrorKind::Transport, "response body too large", *io_.ctx);
+    if (length && *length > max_body_ && sink_ == nullptr) {
+      throw Error(ErrorKind::Transport, "response body too large", *io_.ctx);
+    }
     return length;
   }
 
-  void take(std::string& body, std::size_t n) {
-    while (buf_.size() - pos_ < n) {
-      if (!fill()) throw Error(ErrorKind::Transport, "connection closed in the response body", *io_.ctx);
+  struct Stopped {};
+
+  // Body bytes to the sink, or to the response (bounded).
+  void emit(const char* data, std::size_t n) {
+    if (n == 0) return;
+    if (sink_ != nullptr) {
+      if (!(*sink_)(std::string_view(data, n))) throw Stopped{};
+      return;
     }
-    body.append(buf_, pos_, n);
-    pos_ += n;
+    if (out_->body.size() + n > max_body_) throw Error(ErrorKind::Transport, "response body too large", *io_.ctx);
+    out_->body.append(data, n);
   }
 
-  void read_exact(std::string& body, std::size_t n) {
-    body.reserve(n);
-    // Large bodies straight through, not via the read buffer twice.
-    const std::size_t buffered = std::min(n, buf_.size() - pos_);
-    body.append(buf_, pos_, buffered);
-    pos_ += buffered;
-    while (body.size() < n) {
-      const std::size_t before = body.size();
-      body.resize(n);
-      const std::size_t got = conn_.read_some(io_, body.data() + before, n - before);
-      body.resize(before + got);
-      if (got == 0) throw Error(ErrorKind::Transport, "connection closed in the response body", *io_.ctx);
+  // Passes on the next `n` body bytes as they arrive.
+  void pass(std::size_t n, const char* closed_in) {
+    while (n > 0) {
+      if (pos_ == buf_.size() && !fill()) throw Error(ErrorKind::Transport, closed_in, *io_.ctx);
+      const std::size_t k = std::min(n, buf_.size() - pos_);
+      pos_ += k;
+      n -= k;
+      emit(buf_.data() + pos_ - k, k);
     }
+  }
+
+  void read_exact(std::size_t n) {
+    if (sink_ == nullptr) out_->body.reserve(n);
+    pass(n, "connection closed in the response body");
   }
 
   std::string_view line() {
@@ -515,7 +541,7 @@ class ResponseReader {
     }
   }
 
-  void read_chunked(std::string& body) {
+  void read_chunked() {
     for (;;) {
       std::string_view size_line = line();
       size_line = trim(size_line.substr(0, size_line.find(';')));  // chunk extensions are ignored
@@ -529,8 +555,7 @@ class ResponseReader {
         size = size * 16 + static_cast<std::size_t>(d);
       }
       if (size == 0) break;
-      if (body.size() + size > max_body_) throw Error(ErrorKind::Transport, "response body too large", *io_.ctx);
-      take(body, size);
+      pass(size, "connection closed in a chunked body");
       if (!line().empty()) throw Error(ErrorKind::Transport, "malformed chunk terminator", *io_.ctx);
     }
     std::size_t trailer = 0;
@@ -539,18 +564,22 @@ class ResponseReader {
     }
   }
 
-  void read_to_eof(std::string& body) {
-    body.append(buf_, pos_, std::string::npos);
-    pos_ = buf_.size();
-    while (const std::size_t n = conn_.read_some(io_, conn_.scratch(), kScratchBytes)) {
-      if (body.size() + n > max_body_) throw Error(ErrorKind::Transport, "response body too large", *io_.ctx);
-      body.append(conn_.scratch(), n);
+  void read_to_eof() {
+    for (;;) {
+      if (pos_ < buf_.size()) {
+        const std::size_t k = buf_.size() - pos_;
+        pos_ = buf_.size();
+        emit(buf_.data() + pos_ - k, k);
+      }
+      if (!fill()) return;
     }
   }
 
   Connection& conn_;
   const Io& io_;
   std::size_t max_body_;
+  Response* out_ = nullptr;
+  const ChunkHandler* sink_ = nullptr;
   std::string buf_;
   std::size_t pos_ = 0;
   bool received_ = false;
@@ -667,7 +696,8 @@ void Http1Client::shutdown() {
 }
 
 Response Http1Client::stream(const Request& request, const ChunkHandler& on_chunk) {
-  return curl_.stream(request, on_chunk);
+  if (via_curl_) return curl_.stream(request, on_chunk);
+  return perform(request, &on_chunk);
 }
 
 std::unique_ptr<Http1Client::Connection> Http1Client::take_idle(const std::string& origin) {
@@ -687,6 +717,10 @@ void Http1Client::release(const std::string& origin, std::unique_ptr<Connection>
 
 Response Http1Client::send(const Request& request) {
   if (via_curl_) return curl_.send(request);
+  return perform(request, nullptr);
+}
+
+Response Http1Client::perform(const Request& request, const ChunkHandler* on_chunk) {
   const Error::Context ctx{{"method", request.method}, {"url", request.url}};
   if (shutdown_.load() || request.cancel.stop_requested()) {
     throw Error(ErrorKind::Cancelled, "HTTP request cancelled", ctx);
@@ -721,7 +755,7 @@ Response Http1Client::send(const Request& request) {
   out.append("\r\n").append(request.body);
 
   const auto deadline = Clock::now() + request.timeout;
-  const Io io{deadline, &shutdown_, &request.cancel, &ctx};
+  const Io io{deadline, &shutdown_, &request.cancel, &ctx, request.idle_timeout};
   for (int attempt = 0;; ++attempt) {
     std::unique_ptr<Connection> conn = attempt == 0 ? take_idle(url.origin) : nullptr;
     const bool reused = conn != nullptr;
@@ -753,7 +787,7 @@ Response Http1Client::send(const Request& request) {
       ResponseReader reader(*conn, io, options_.max_body_bytes);
       Response response;
       try {
-        if (reader.read(response, head_request)) release(url.origin, std::move(conn));
+        if (reader.read(response, head_request, on_chunk)) release(url.origin, std::move(conn));
       } catch (const Error& e) {
         // A reset before any response byte on a reused connection: the server dropped it while idle.
         if (reused && !reader.received_anything() && e.kind() == ErrorKind::Transport) throw NoResponse{e.what()};

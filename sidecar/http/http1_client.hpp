@@ -1,7 +1,6 @@
 #pragma once
-// HttpClient for the sidecar's request/response traffic (ACME and Kubernetes API calls): HTTP/1.1
-// over kept-alive sockets, TLS through OpenSSL directly. Streams (watches) and proxied setups go to
-// an embedded CurlClient.
+// HttpClient for the sidecar's traffic (ACME and Kubernetes API calls, watch streams): HTTP/1.1 over
+// kept-alive sockets, TLS through OpenSSL directly. Proxied setups go to an embedded CurlClient.
 //
 // Why not libcurl for everything: per exchange libcurl makes about 8 system calls (a liveness poll
 // and a MSG_PEEK on reuse, a read that finds nothing, three more polls, a TLS record header and its
@@ -47,19 +46,20 @@ class Http1Client final : public HttpClient {
   Http1Client& operator=(const Http1Client&) = delete;
 
   Response send(const Request& request) override;
-  // Streams go to libcurl (long-lived, few: their per-exchange cost does not matter).
+  // Chunks as they arrive (a Kubernetes watch: one chunk per event); honours idle_timeout.
   Response stream(const Request& request, const ChunkHandler& on_chunk) override;
 
-  // Like CurlClient::shutdown(): requests in flight end with Cancelled within about a second, new
-  // ones are refused.
+  // Like CurlClient::shutdown(): requests and streams in flight end with Cancelled within about a
+  // second, new ones are refused.
   void shutdown();
 
-  // True when send() goes to libcurl because a proxy is configured.
+  // True when requests go to libcurl because a proxy is configured.
   bool uses_curl_for_requests() const noexcept { return via_curl_; }
 
   class Connection;
 
  private:
+  Response perform(const Request& request, const ChunkHandler* on_chunk);
   std::unique_ptr<Connection> take_idle(const std::string& origin);
   void release(const std::string& origin, std::unique_ptr<Connection> conn);
 

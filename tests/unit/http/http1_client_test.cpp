@@ -345,3 +345,45 @@ TEST_CASE("Http1Client hands requests to libcurl when a proxy is configured", "[
   CHECK(proxied.uses_curl_for_requests());
   CHECK_FALSE(direct.uses_curl_for_requests());
 }
+
+TEST_CASE("Http1Client streams chunked bodies piece by piece and keeps a completed stream's connection",
+          "[http][http1]") {
+  ScriptedServer server([](const std::string& req, int) {
+    if (req.starts_with("GET /watch")) {
+      return Reply{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "6\r\n{\"a\":1\r\n3\r\n}\n{\r\n6\r\n\"b\":2}\r\n1\r\n\n\r\n0\r\n\r\n"};
+    }
+    if (req.starts_with("GET /gone")) {
+      return Reply{"HTTP/1.1 410 Gone\r\nContent-Length: 17\r\n\r\n{\"kind\":\"Status\"}"};
+    }
+    return Reply{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbroke", true};
+  });
+  Http1Client client;
+  std::vector<std::string> pieces;
+  auto r = client.stream(Request{.url = server.url("/watch")}, [&](std::string_view chunk) {
+    pieces.emplace_back(chunk);
+    return true;
+  });
+  CHECK(r.status == 200);
+  CHECK(r.body.empty());
+  std::string joined;
+  for (const auto& p : pieces) joined += p;
+  CHECK(joined == "{\"a\":1}\n{\"b\":2}\n");
+  CHECK(pieces.size() >= 4);  // one call per chunk at least: nothing waits for the end of the body
+  // An error status is not streamed: its body arrives whole, for the caller to decode.
+  bool called = false;
+  auto gone = client.stream(Request{.url = server.url("/gone")}, [&](std::string_view) { return called = true; });
+  CHECK(gone.status == 410);
+  CHECK(gone.body == "{\"kind\":\"Status\"}");
+  CHECK_FALSE(called);
+  CHECK(server.connections() == 1);  // the completed stream's connection was reused
+  // A stream cut off inside a chunk is an error, after what did arrive was delivered.
+  std::string got;
+  CHECK(kind_of([&] {
+          client.stream(Request{.url = server.url("/broken")}, [&](std::string_view c) {
+            got += c;
+            return true;
+          });
+        }) == core::ErrorKind::Transport);
+  CHECK(got == "broke");
+}
