@@ -220,13 +220,13 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
     auto key = kube::Informer::key_of(obj);
     slot.with([&](controller::Controller& c) { c.enqueue(key); });
   };
+  // The echo of our own write is not reconciled again: the reconcile that wrote it returned with the
+  // certificate's renewal time, and a change to its Ingress arrives through the Ingress informer.
   secret_handlers.on_add = [&](const json& obj) {
-    secret_cache.upsert(obj);
-    secret_changed(obj);
+    if (!secret_cache.upsert(obj)) secret_changed(obj);
   };
   secret_handlers.on_update = [&](const json&, const json& obj) {
-    secret_cache.upsert(obj);
-    secret_changed(obj);
+    if (!secret_cache.upsert(obj)) secret_changed(obj);
   };
   secret_handlers.on_delete = [&](const json& obj) {
     secret_cache.erase(obj);

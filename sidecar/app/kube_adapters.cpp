@@ -61,9 +61,9 @@ json secret_to_json(const controller::SecretData& secret) { return controller::e
 
 SecretCache::SecretCache(const controller::CertificateInspector& inspector) : inspector_(inspector) {}
 
-void SecretCache::upsert(const json& object) {
+bool SecretCache::upsert(const json& object) {
   auto secret = secret_from_json(object);
-  if (secret.name.empty()) return;
+  if (secret.name.empty()) return false;
   Entry e;
   // The expensive part (parsing the chain and the key) runs outside the lock, once per resourceVersion.
   e.inspected = std::make_shared<const controller::InspectedTls>(controller::inspect_tls(secret.data, inspector_));
@@ -82,13 +82,31 @@ void SecretCache::upsert(const json& object) {
   e.metadata.shrink_to_fit();
   auto key = secret.namespace_name.empty() ? secret.name : secret.namespace_name + "/" + secret.name;
   std::unique_lock lock(mu_);
+  bool echo = false;
+  if (auto it = own_writes_.find(key); it != own_writes_.end()) {
+    echo = it->second == e.resource_version;
+    own_writes_.erase(it);  // any later version is someone's change
+  }
   by_key_[key] = std::move(e);
+  return echo;
 }
 
 void SecretCache::erase(const json& object) {
   auto key = kube::Informer::key_of(object);
   std::unique_lock lock(mu_);
   by_key_.erase(key);
+  own_writes_.erase(key);
+}
+
+void SecretCache::note_own_write(const std::string& key, const std::string& resource_version) {
+  if (resource_version.empty()) return;
+  std::unique_lock lock(mu_);
+  // The watch may have delivered the write before the create call returned: nothing left to skip.
+  if (auto it = by_key_.find(key); it != by_key_.end() && it->second.resource_version == resource_version) return;
+  // Echoes that never come (a relist that coalesced versions) would pile up; forgetting them only
+  // costs a reconcile each.
+  if (own_writes_.size() >= 4096) own_writes_.clear();
+  own_writes_[key] = resource_version;
 }
 
 controller::SecretData SecretCache::expand(const std::string& key, const Entry& e) {
@@ -143,7 +161,7 @@ std::size_t SecretCache::size() const {
   return by_key_.size();
 }
 
-KubeSecretStore::KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
+KubeSecretStore::KubeSecretStore(kube::Client& client, SecretCache* managed_cache,
                                  std::function<void(const std::string&)> on_written)
     : client_(client), cache_(managed_cache), on_written_(std::move(on_written)) {}
 
@@ -166,15 +184,19 @@ std::optional<controller::SecretData> KubeSecretStore::get_fresh(const std::stri
 controller::SecretData KubeSecretStore::create(const controller::SecretData& secret) {
   auto body = secret_to_json(secret);
   body["metadata"].erase("resourceVersion");
-  auto stored = secret_from_json(client_.create(kube::resources::secrets(), secret.namespace_name, body));
-  if (on_written_) on_written_(secret.namespace_name + "/" + secret.name);
-  return stored;
+  return written(secret, client_.create(kube::resources::secrets(), secret.namespace_name, body));
 }
 
 controller::SecretData KubeSecretStore::update(const controller::SecretData& secret) {
-  auto stored = secret_from_json(
-      client_.update(kube::resources::secrets(), secret.namespace_name, secret.name, secret_to_json(secret)));
-  if (on_written_) on_written_(secret.namespace_name + "/" + secret.name);
+  return written(secret,
+                 client_.update(kube::resources::secrets(), secret.namespace_name, secret.name, secret_to_json(secret)));
+}
+
+controller::SecretData KubeSecretStore::written(const controller::SecretData& secret, const json& stored_json) {
+  auto stored = secret_from_json(stored_json);
+  const std::string key = secret.namespace_name + "/" + secret.name;
+  if (cache_ != nullptr) cache_->note_own_write(key, stored.resource_version);
+  if (on_written_) on_written_(key);
   return stored;
 }
 

@@ -43,8 +43,12 @@ std::string short_hash(const std::string& text, std::size_t hex_chars = 16);
 class SecretCache {
  public:
   explicit SecretCache(const controller::CertificateInspector& inspector);
-  void upsert(const nlohmann::json& secret);
+  // Returns true when this version is the echo of a write noted by note_own_write: the reconcile that
+  // wrote it already decided on exactly these bytes, so the informer need not enqueue it again.
+  bool upsert(const nlohmann::json& secret);
   void erase(const nlohmann::json& secret);  // by its namespace/name
+  // This process wrote `key` ("namespace/name") and the API server stored it as `resource_version`.
+  void note_own_write(const std::string& key, const std::string& resource_version);
   // The cached Secret with `inspected` set, the kept metadata and no data.
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
   std::size_t size() const;
@@ -71,6 +75,7 @@ class SecretCache {
   const controller::CertificateInspector& inspector_;
   mutable std::shared_mutex mu_;
   std::map<std::string, Entry> by_key_;  // namespace/name
+  std::map<std::string, std::string> own_writes_;  // namespace/name → resourceVersion not yet echoed
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
@@ -80,7 +85,8 @@ class SecretCache {
 // write after the issuance is a create without another read; AlreadyExists re-reads (reconciler).
 class KubeSecretStore final : public controller::SecretStore {
  public:
-  KubeSecretStore(kube::Client& client, const SecretCache* managed_cache,
+  // Writes are noted in `managed_cache` (SecretCache::note_own_write).
+  KubeSecretStore(kube::Client& client, SecretCache* managed_cache,
                   std::function<void(const std::string& key)> on_written = {});
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) override;
   // After a Conflict the cache may still hold the losing version: read from the API.
@@ -89,8 +95,10 @@ class KubeSecretStore final : public controller::SecretStore {
   controller::SecretData update(const controller::SecretData& secret) override;
 
  private:
+  controller::SecretData written(const controller::SecretData& secret, const nlohmann::json& stored);
+
   kube::Client& client_;
-  const SecretCache* cache_;
+  SecretCache* cache_;
   std::function<void(const std::string&)> on_written_;
 };
 

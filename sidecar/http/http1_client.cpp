@@ -432,7 +432,7 @@ class ResponseReader {
         throw Error(ErrorKind::Transport, "response header section too large", *io_.ctx);
       }
       if (!fill()) {
-        if (buf_.empty()) throw NoResponse{"connection closed before a response"};
+        if (!received_) throw NoResponse{"connection closed before a response"};
         throw Error(ErrorKind::Transport, "connection closed in the response header", *io_.ctx);
       }
     }

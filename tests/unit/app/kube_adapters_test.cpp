@@ -90,6 +90,37 @@ TEST_CASE("SecretCache keeps metadata and inspected facts, never the PEM bytes")
   CHECK(cache.size() == 1);
 }
 
+TEST_CASE("SecretCache recognises the watch echo of its own write, and nothing else") {
+  CountingInspector inspector;
+  app::SecretCache cache(inspector);
+  const std::string pem = "-----BEGIN CERTIFICATE-----\ngood\n-----END CERTIFICATE-----\n";
+  // Never written by us: every version is news.
+  CHECK_FALSE(cache.upsert(secret("a", "1", pem)));
+  CHECK_FALSE(cache.upsert(secret("a", "2", pem)));
+
+  // Our write stored as version 5: its event is an echo, once; the next version is someone's change.
+  cache.note_own_write("ns/a", "5");
+  CHECK(cache.upsert(secret("a", "5", pem)));
+  CHECK(cache.get("ns", "a")->resource_version == "5");  // the cache is updated all the same
+  CHECK_FALSE(cache.upsert(secret("a", "5", pem)));      // a relist replaying it is not skipped twice
+  CHECK_FALSE(cache.upsert(secret("a", "6", pem)));
+
+  // Someone else's write got in between: the version differs, so it is reconciled.
+  cache.note_own_write("ns/a", "7");
+  CHECK_FALSE(cache.upsert(secret("a", "8", pem)));
+  CHECK_FALSE(cache.upsert(secret("a", "7", pem)));  // the note went with the first later event
+
+  // The event arrived before the create call returned: nothing is noted, nothing skipped later.
+  CHECK_FALSE(cache.upsert(secret("b", "9", pem)));
+  cache.note_own_write("ns/b", "9");
+  CHECK_FALSE(cache.upsert(secret("b", "9", pem)));
+
+  // A deleted Secret forgets its note.
+  cache.note_own_write("ns/c", "11");
+  cache.erase(json{{"metadata", {{"name", "c"}, {"namespace", "ns"}}}});
+  CHECK_FALSE(cache.upsert(secret("c", "11", pem)));
+}
+
 TEST_CASE("SecretCache keeps the managed-by label and our own annotations only") {
   CountingInspector inspector;
   app::SecretCache cache(inspector);
