@@ -184,12 +184,13 @@ std::optional<controller::SecretData> KubeSecretStore::get_fresh(const std::stri
 controller::SecretData KubeSecretStore::create(const controller::SecretData& secret) {
   auto body = secret_to_json(secret);
   body["metadata"].erase("resourceVersion");
-  return written(secret, client_.create(kube::resources::secrets(), secret.namespace_name, body));
+  return written(secret,
+                 client_.create(kube::resources::secrets(), secret.namespace_name, body, kube::Client::Echo::Metadata));
 }
 
 controller::SecretData KubeSecretStore::update(const controller::SecretData& secret) {
-  return written(secret,
-                 client_.update(kube::resources::secrets(), secret.namespace_name, secret.name, secret_to_json(secret)));
+  return written(secret, client_.update(kube::resources::secrets(), secret.namespace_name, secret.name,
+                                        secret_to_json(secret), kube::Client::Echo::Metadata));
 }
 
 controller::SecretData KubeSecretStore::written(const controller::SecretData& secret, const json& stored_json) {
@@ -308,7 +309,7 @@ void OrderStateStore::save(const OrderState& state) {
     stored_.insert(s.name);
   }
   try {
-    client_.create(kube::resources::secrets(), namespace_, body);
+    client_.create(kube::resources::secrets(), namespace_, body, kube::Client::Echo::Metadata);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::AlreadyExists) throw;
     auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
@@ -391,7 +392,7 @@ void KubeChallengeStore::publish(const std::string& token, const std::string& ke
                {"domain", context.domain},
                {"order", context.order_url}}}};
   try {
-    client_.create(kube::resources::configmaps(), namespace_, cm);
+    client_.create(kube::resources::configmaps(), namespace_, cm, kube::Client::Echo::Metadata);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::AlreadyExists) throw;
   }

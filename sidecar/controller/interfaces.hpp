@@ -88,7 +88,7 @@ class SecretStore {
   virtual std::optional<SecretData> get_fresh(const std::string& namespace_name, const std::string& name) {
     return get(namespace_name, name);
   }
-  // Returns the stored object (with its new resource_version).
+  // Returns the stored object's metadata (with its new resource_version); its data is not echoed back.
   virtual SecretData create(const SecretData& secret) = 0;
   // Replaces the object; secret.resource_version must be the one read.
   virtual SecretData update(const SecretData& secret) = 0;

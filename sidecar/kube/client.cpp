@@ -33,8 +33,13 @@ void add_param(std::string& query, const char* key, const std::string& value) {
 // Invalid UTF-8 (from user-supplied text) is replaced rather than thrown from deep inside a request.
 std::string to_body(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
-json parse_body(const http::Response& r) {
-  auto j = json::parse(r.body, nullptr, false);
+json parse_body(const http::Response& r, Client::Echo echo = Client::Echo::Whole) {
+  json::parser_callback_t keep_metadata = [](int depth, json::parse_event_t event, json& parsed) {
+    if (depth != 1 || event != json::parse_event_t::key) return true;
+    const auto& key = parsed.get_ref<const std::string&>();
+    return key == "apiVersion" || key == "kind" || key == "metadata";
+  };
+  auto j = json::parse(r.body, echo == Client::Echo::Metadata ? keep_metadata : nullptr, false);
   if (j.is_discarded()) throw Error(ErrorKind::Parse, "API response is not JSON");
   return j;
 }
@@ -92,7 +97,7 @@ http::Response Client::send(const char* verb, const ResourceRef* ref, http::Requ
 }
 
 json Client::json_call(const char* verb, const ResourceRef& ref, const std::string& method, const std::string& path,
-                       const std::string& body, const std::string& content_type) {
+                       const std::string& body, const std::string& content_type, Echo echo) {
   http::Request req;
   req.method = method;
   req.url = path;
@@ -101,7 +106,7 @@ json Client::json_call(const char* verb, const ResourceRef& ref, const std::stri
   auto r = send(verb, &ref, std::move(req));
   if (r.status >= 400 || r.status < 200) throw status_error(r).with("path", path);
   if (r.body.empty()) return json::object();
-  return parse_body(r);
+  return parse_body(r, echo);
 }
 
 json Client::get(const ResourceRef& ref, const std::string& ns, const std::string& name) {
@@ -145,13 +150,14 @@ json Client::list_all(const ResourceRef& ref, const std::string& ns, ListOptions
   throw Error(ErrorKind::Internal, "list did not terminate");
 }
 
-json Client::create(const ResourceRef& ref, const std::string& ns, const json& object) {
-  return json_call("create", ref, "POST", path(ref, ns), to_body(object), "application/json");
+json Client::create(const ResourceRef& ref, const std::string& ns, const json& object, Echo echo) {
+  return json_call("create", ref, "POST", path(ref, ns), to_body(object), "application/json", echo);
 }
 
-json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object) {
+json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object,
+                    Echo echo) {
   if (name.empty()) throw Error(ErrorKind::Invalid, "update needs a name");
-  return json_call("update", ref, "PUT", path(ref, ns, name), to_body(object), "application/json");
+  return json_call("update", ref, "PUT", path(ref, ns, name), to_body(object), "application/json", echo);
 }
 
 json Client::patch(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& patch,

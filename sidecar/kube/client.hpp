@@ -65,10 +65,15 @@ class Client {
   nlohmann::json list(const ResourceRef& ref, const std::string& ns, const ListOptions& options = {});
   // All pages, concatenated; metadata.resourceVersion is the snapshot's.
   nlohmann::json list_all(const ResourceRef& ref, const std::string& ns, ListOptions options = {});
-  nlohmann::json create(const ResourceRef& ref, const std::string& ns, const nlohmann::json& object);
+  // What a write returns of the stored object: all of it, or only apiVersion, kind and metadata (its
+  // resourceVersion, uid, ...). With Metadata the rest of the echo (a Secret's certificate and key, an
+  // Event's message) is skipped while parsing, never built.
+  enum class Echo { Whole, Metadata };
+  nlohmann::json create(const ResourceRef& ref, const std::string& ns, const nlohmann::json& object,
+                        Echo echo = Echo::Whole);
   // PUT; the object's metadata.resourceVersion gives optimistic concurrency (409 → Conflict).
   nlohmann::json update(const ResourceRef& ref, const std::string& ns, const std::string& name,
-                        const nlohmann::json& object);
+                        const nlohmann::json& object, Echo echo = Echo::Whole);
   nlohmann::json patch(const ResourceRef& ref, const std::string& ns, const std::string& name,
                        const nlohmann::json& patch, PatchType type = PatchType::Merge);
   // Deletes; a non-empty `precondition_rv` makes the delete conditional.
@@ -88,7 +93,8 @@ class Client {
  private:
   http::Response send(const char* verb, const ResourceRef* ref, http::Request request);
   nlohmann::json json_call(const char* verb, const ResourceRef& ref, const std::string& method,
-                           const std::string& path, const std::string& body, const std::string& content_type);
+                           const std::string& path, const std::string& body, const std::string& content_type,
+                           Echo echo = Echo::Whole);
 
   http::HttpClient& http_;
   KubeConfig config_;

@@ -140,7 +140,7 @@ void EventRecorder::record(const ObjectReference& object, EventType type, std::s
                   {"lastTimestamp", format_time(now)},
                   {"count", 1}};
     try {
-      client_.create(resources::events(), ns, event);
+      client_.create(resources::events(), ns, event, Client::Echo::Metadata);
     } catch (const Error& e) {
       ++stats_.failed;
       log.warn("event create failed", {{"error", e.what()}});

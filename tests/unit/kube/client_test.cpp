@@ -83,6 +83,33 @@ TEST_CASE("Client verbs send the right method, body, content type and auth", "[k
   CHECK_THROWS_AS(c.patch(ref, "ns", "a", json::object(), kube::PatchType::Json), core::Error);
 }
 
+TEST_CASE("Client writes can skip the echoed object's data", "[kube][client]") {
+  const json stored = {{"apiVersion", "v1"},
+                       {"kind", "Secret"},
+                       {"metadata", {{"name", "a"}, {"resourceVersion", "42"}, {"labels", {{"x", "y"}}}}},
+                       {"type", "kubernetes.io/tls"},
+                       {"data", {{"tls.key", "c2VjcmV0"}, {"tls.crt", "Y2VydA=="}}}};
+  FakeHttp http([&](const http::Request& r, const http::ChunkHandler*) {
+    return json_response(r.method == "POST" ? 201 : 200, stored);
+  });
+  kube::Client c(http, cfg());
+  auto ref = kube::resources::secrets();
+  CHECK(c.create(ref, "ns", {{"metadata", {{"name", "a"}}}}) == stored);
+  for (const json& echo : {c.create(ref, "ns", {{"metadata", {{"name", "a"}}}}, kube::Client::Echo::Metadata),
+                           c.update(ref, "ns", "a", stored, kube::Client::Echo::Metadata)}) {
+    CHECK(echo == json{{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", stored["metadata"]}});
+  }
+  // Garbage is still refused, whatever is kept.
+  FakeHttp garbage([](const http::Request&, const http::ChunkHandler*) {
+    http::Response r;
+    r.status = 201;
+    r.body = R"({"metadata": {"name": "a"}, "data": {)";
+    return r;
+  });
+  kube::Client g(garbage, cfg());
+  CHECK(kind_of([&] { g.create(ref, "ns", json::object(), kube::Client::Echo::Metadata); }) == ErrorKind::Parse);
+}
+
 TEST_CASE("Client lists with selectors and follows continue tokens", "[kube][client]") {
   FakeHttp http([](const http::Request& r, const http::ChunkHandler*) {
     auto q = query_of(r.url);
