@@ -68,6 +68,8 @@ class Http1Client final : public HttpClient {
   CurlClient curl_;
   bool via_curl_ = false;
   std::unique_ptr<ssl_ctx_st, void (*)(ssl_ctx_st*)> ctx_;
+  bool system_trust_ = false;  // no custom anchors: the system's, loaded at the first TLS connection
+  std::once_flag system_trust_once_;
   std::atomic<bool> shutdown_{false};
   std::mutex mu_;
   std::map<std::string, std::vector<std::unique_ptr<Connection>>> idle_;
