@@ -2,6 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "core/error.hpp"
 
 namespace acme_sidecar::http {
 namespace {
@@ -11,6 +15,16 @@ bool iequals(std::string_view a, std::string_view b) {
          });
 }
 }  // namespace
+
+namespace detail {
+std::string read_ca_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw core::Error(core::ErrorKind::Config, "cannot read CA file", {{"path", path}});
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace detail
 
 std::optional<std::string> Response::header(std::string_view name) const {
   for (const auto& [k, v] : headers) {

@@ -1,6 +1,7 @@
 #pragma once
-// The HTTP boundary shared by the Kubernetes and ACME clients. Code above this interface never sees
-// libcurl; tests substitute a fake HttpClient. The libcurl implementation lives in curl_client.hpp.
+// The HTTP boundary shared by the Kubernetes and ACME clients. Code above this interface never sees the
+// transport; tests substitute a fake HttpClient. Implementations: http1_client.hpp (what the sidecar
+// uses) and curl_client.hpp (libcurl: proxies).
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -51,6 +52,11 @@ class HttpClient {
   // can decode error documents (Kubernetes Status, ACME problems).
   virtual Response stream(const Request& request, const ChunkHandler& on_chunk) = 0;
 };
+
+namespace detail {
+// Contents of a trust-anchor file; Config error naming the path when it cannot be read.
+std::string read_ca_file(const std::string& path);
+}  // namespace detail
 
 struct TlsOptions {
   std::string ca_file;          // extra/alternative trust anchors (PEM file)

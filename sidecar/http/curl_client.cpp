@@ -25,14 +25,6 @@ void global_init_once() {
   });
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Config, "cannot read CA file", {{"path", path}});
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
@@ -135,9 +127,9 @@ CurlClient::CurlClient(TlsOptions tls, CurlOptions options) : tls_(std::move(tls
   global_init_once();
   if (!tls_.ca_pem.empty()) {
     ca_blob_ = tls_.ca_pem;
-    if (!tls_.ca_file.empty()) ca_blob_ += "\n" + read_file(tls_.ca_file);
+    if (!tls_.ca_file.empty()) ca_blob_ += "\n" + detail::read_ca_file(tls_.ca_file);
   } else if (!tls_.ca_file.empty()) {
-    read_file(tls_.ca_file);  // fail early and clearly on a missing file
+    detail::read_ca_file(tls_.ca_file);  // fail early and clearly on a missing file
   }
   if (tls_.client_cert_pem.empty() != tls_.client_key_pem.empty()) {
     throw Error(ErrorKind::Config, "client certificate and key must be given together");

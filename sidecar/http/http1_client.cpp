@@ -159,14 +159,6 @@ bool is_ip_literal(const std::string& host) {
   return inet_pton(AF_INET, host.c_str(), &a4) == 1 || inet_pton(AF_INET6, host.c_str(), &a6) == 1;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::Config, "cannot read CA file", {{"path", path}});
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 using BioPtr = std::unique_ptr<BIO, decltype(&BIO_free)>;
 using X509Ptr = std::unique_ptr<X509, decltype(&X509_free)>;
 using PkeyPtr = std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)>;
@@ -661,7 +653,7 @@ Http1Client::Http1Client(TlsOptions tls, Http1Options options)
   if (!tls_.ca_pem.empty() || !tls_.ca_file.empty()) {
     int anchors = 0;
     if (!tls_.ca_pem.empty()) anchors += add_anchors(SSL_CTX_get_cert_store(ctx), tls_.ca_pem);
-    if (!tls_.ca_file.empty()) anchors += add_anchors(SSL_CTX_get_cert_store(ctx), read_file(tls_.ca_file));
+    if (!tls_.ca_file.empty()) anchors += add_anchors(SSL_CTX_get_cert_store(ctx), detail::read_ca_file(tls_.ca_file));
     if (anchors == 0) throw Error(ErrorKind::Config, "no certificate in the configured CA bundle");
   } else {
     // The system bundle (~150 certificates, ~0.8 MiB parsed) is loaded at the first TLS connection:

@@ -21,6 +21,7 @@ using namespace acme_sidecar;
 using http::CurlClient;
 using http::Http1Client;
 using http::Request;
+using http::testing::kind_of;
 using http::testing::ServerThread;
 using namespace std::chrono_literals;
 
@@ -48,16 +49,6 @@ struct ScopeExit {
   std::function<void()> f;
   ~ScopeExit() { f(); }
 };
-
-core::ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    return e.kind();
-  }
-  FAIL("no core::Error thrown");
-  return core::ErrorKind::Internal;
-}
 
 std::unique_ptr<httplib::Server> echo_server() {
   auto s = std::make_unique<httplib::Server>();

@@ -20,10 +20,12 @@
 #include <vector>
 
 #include "core/error.hpp"
+#include "test_server.hpp"
 
 using namespace acme_sidecar;
 using http::Http1Client;
 using http::Request;
+using http::testing::kind_of;
 using namespace std::chrono_literals;
 
 namespace {
@@ -142,16 +144,6 @@ class ScriptedServer {
 
 std::string ok(const std::string& body, const std::string& extra = "") {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra + "\r\n" + body;
-}
-
-core::ErrorKind kind_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const core::Error& e) {
-    return e.kind();
-  }
-  FAIL("no core::Error thrown");
-  return core::ErrorKind::Internal;
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #pragma once
 // A cpp-httplib server on 127.0.0.1 and an ephemeral port, run on its own thread for one test,
 // plus a throw-away self-signed certificate for the TLS tests.
+#include <catch2/catch.hpp>
 #include <httplib.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -8,11 +9,14 @@
 #include <openssl/x509v3.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <random>
 #include <stdexcept>
 #include <string>
 #include <thread>
+
+#include "core/error.hpp"
 
 namespace acme_sidecar::http::testing {
 
@@ -69,6 +73,17 @@ inline SelfSigned make_self_signed(const std::string& cn, const std::string& alt
   out.key_pem = bio_string(b);
   BIO_free(b);
   return out;
+}
+
+// The kind of the core::Error that `f` throws (fails the test when it throws none).
+inline core::ErrorKind kind_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const core::Error& e) {
+    return e.kind();
+  }
+  FAIL("no core::Error thrown");
+  return core::ErrorKind::Internal;
 }
 
 // Owns a started server; stops and joins it on destruction.
