@@ -164,6 +164,10 @@ c0=$(connections); burst; c1=$(connections); burst; c2=$(connections)
 first=$((c1 - c0 - 1)) second=$((c2 - c1 - 1))
 expect "concurrent challenges: the first burst of 24 used at least 16 upstream connections at once (got $first)" \
   "$(( first >= 16 ))" 1
-expect "concurrent challenges: the pool kept them, the second burst opened $second new ones (at most 4)" \
-  "$(( second <= 4 ))" 1
+# The second burst may run more requests at once than the first did (under load the first reached, say,
+# 18 of 24): it then opens that difference, never more than 24 - first. A pool that closed what it held
+# beyond 8 would reopen at least 8 (second burst >= 16 at once). So: at most max(4, 24 - first), below 8.
+allowed=$(( 24 - first > 4 ? 24 - first : 4 )); (( allowed > 7 )) && allowed=7
+expect "concurrent challenges: the pool kept them, the second burst opened $second new ones (at most $allowed)" \
+  "$(( second <= allowed ))" 1
 finish
