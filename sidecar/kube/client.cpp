@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "kube/json_tree.hpp"
 #include "kube/status.hpp"
 
 namespace acme_sidecar::kube {
@@ -34,14 +35,10 @@ void add_param(std::string& query, const char* key, const std::string& value) {
 std::string to_body(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
 
 json parse_body(const http::Response& r, Client::Echo echo = Client::Echo::Whole) {
-  json::parser_callback_t keep_metadata = [](int depth, json::parse_event_t event, json& parsed) {
-    if (depth != 1 || event != json::parse_event_t::key) return true;
-    const auto& key = parsed.get_ref<const std::string&>();
-    return key == "apiVersion" || key == "kind" || key == "metadata";
-  };
-  auto j = json::parse(r.body, echo == Client::Echo::Metadata ? keep_metadata : nullptr, false);
-  if (j.is_discarded()) throw Error(ErrorKind::Parse, "API response is not JSON");
-  return j;
+  auto doc = core::JsonDocument::parse(r.body);
+  if (!doc.ok()) throw Error(ErrorKind::Parse, "API response is not JSON", {{"error", doc.error()}});
+  if (echo == Client::Echo::Metadata && doc.root().is_object()) return metadata_tree(doc.root());
+  return to_tree(doc.root());
 }
 
 }  // namespace

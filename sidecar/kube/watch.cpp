@@ -1,8 +1,8 @@
 #include "kube/watch.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.hpp"
+#include "core/json_document.hpp"
+#include "kube/json_tree.hpp"
 
 namespace acme_sidecar::kube {
 
@@ -52,22 +52,19 @@ std::string_view to_string(WatchEventType type) {
 }
 
 WatchEventType parse_watch_event(std::string_view line, nlohmann::json& object_out) {
-  auto j = nlohmann::json::parse(line, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) throw Error(ErrorKind::Parse, "watch event is not a JSON object");
-  auto t = j.find("type");
-  auto o = j.find("object");
-  if (t == j.end() || !t->is_string() || o == j.end() || !o->is_object()) {
-    throw Error(ErrorKind::Parse, "watch event lacks type or object");
-  }
-  const auto& type = t->get_ref<const std::string&>();
+  auto doc = core::JsonDocument::parse(line);
+  if (!doc.ok() || !doc.root().is_object()) throw Error(ErrorKind::Parse, "watch event is not a JSON object");
+  auto t = doc.root().find("type");
+  auto o = doc.root().find("object");
+  if (!t || !t->is_string() || !o || !o->is_object()) throw Error(ErrorKind::Parse, "watch event lacks type or object");
   WatchEventType result;
-  if (type == "ADDED") result = WatchEventType::Added;
-  else if (type == "MODIFIED") result = WatchEventType::Modified;
-  else if (type == "DELETED") result = WatchEventType::Deleted;
-  else if (type == "BOOKMARK") result = WatchEventType::Bookmark;
-  else if (type == "ERROR") result = WatchEventType::Error;
-  else throw Error(ErrorKind::Parse, "unknown watch event type", {{"type", type}});
-  object_out = std::move(*o);
+  if (t->equals("ADDED")) result = WatchEventType::Added;
+  else if (t->equals("MODIFIED")) result = WatchEventType::Modified;
+  else if (t->equals("DELETED")) result = WatchEventType::Deleted;
+  else if (t->equals("BOOKMARK")) result = WatchEventType::Bookmark;
+  else if (t->equals("ERROR")) result = WatchEventType::Error;
+  else throw Error(ErrorKind::Parse, "unknown watch event type", {{"type", t->str().substr(0, 64)}});
+  object_out = to_tree(*o);
   return result;
 }
 
