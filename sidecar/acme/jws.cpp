@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
+#include "core/json_document.hpp"
 #include "crypto/encoding.hpp"
 #include "crypto/jwk.hpp"
 #include "crypto/sign.hpp"
@@ -42,16 +43,24 @@ std::string b64_to_string(std::string_view s, const char* what) {
 
 std::string jws_sign(const crypto::PrivateKey& key, std::string_view kid, std::string_view nonce, std::string_view url,
                      std::string_view payload) {
-  json header;
-  header["alg"] = std::string(crypto::jws_alg(key));
+  // The protected header, written directly in nlohmann's (sorted) member order: alg, jwk|kid, nonce, url.
+  std::string header = R"({"alg":)";
+  core::append_json_string(header, crypto::jws_alg(key));
   if (kid.empty()) {
-    header["jwk"] = json::parse(crypto::jwk_json(key));
+    header += R"(,"jwk":)";
+    header += crypto::jwk_json(key);  // already canonical JSON (RFC 7638 member order)
   } else {
-    header["kid"] = std::string(kid);
+    header += R"(,"kid":)";
+    core::append_json_string(header, kid);
   }
-  if (!nonce.empty()) header["nonce"] = std::string(nonce);
-  header["url"] = std::string(url);
-  std::string protected_b64 = crypto::base64url_encode(header.dump());
+  if (!nonce.empty()) {
+    header += R"(,"nonce":)";
+    core::append_json_string(header, nonce);
+  }
+  header += R"(,"url":)";
+  core::append_json_string(header, url);
+  header += '}';
+  std::string protected_b64 = crypto::base64url_encode(header);
   std::string payload_b64 = payload.empty() ? std::string() : crypto::base64url_encode(payload);
   std::string signing_input;
   signing_input.reserve(protected_b64.size() + 1 + payload_b64.size());

@@ -1,84 +1,87 @@
 #include "acme/resources.hpp"
 
-#include <nlohmann/json.hpp>
-
 #include "core/error.hpp"
+#include "core/json_document.hpp"
 
 namespace acme_sidecar::acme {
 namespace {
 
-using nlohmann::json;
 using core::Error;
 using core::ErrorKind;
+using core::JsonValue;
 
 constexpr std::string_view kAcmeUrn = "urn:ietf:params:acme:error:";
 
-json parse_object(std::string_view text, std::string_view what) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded()) throw Error(ErrorKind::Parse, std::string(what) + " is not valid JSON");
-  if (!j.is_object()) throw Error(ErrorKind::Parse, std::string(what) + " is not a JSON object");
-  return j;
+// The document and its root; the text must outlive both (callers parse a response body they hold).
+struct Parsed {
+  core::JsonDocument doc;
+  JsonValue root() const { return doc.root(); }
+};
+
+Parsed parse_object(std::string_view text, std::string_view what) {
+  Parsed p{core::JsonDocument::parse(text)};
+  if (!p.doc.ok()) throw Error(ErrorKind::Parse, std::string(what) + " is not valid JSON", {{"error", p.doc.error()}});
+  if (!p.root().is_object()) throw Error(ErrorKind::Parse, std::string(what) + " is not a JSON object");
+  return p;
 }
 
 // Optional string member: absent or null gives nullopt; any other non-string type is an error.
-std::optional<std::string> opt_string(const json& j, const char* key, std::string_view what) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
+std::optional<std::string> opt_string(JsonValue j, const char* key, std::string_view what) {
+  auto it = j.get(key);
+  if (!it) return std::nullopt;
   if (!it->is_string()) throw Error(ErrorKind::Parse, std::string(what) + ": field '" + key + "' is not a string");
-  return it->get<std::string>();
+  return it->str();
 }
 
-std::string req_string(const json& j, const char* key, std::string_view what) {
+std::string req_string(JsonValue j, const char* key, std::string_view what) {
   auto v = opt_string(j, key, what);
   if (!v) throw Error(ErrorKind::Parse, std::string(what) + ": field '" + key + "' is missing");
   return *v;
 }
 
-std::vector<std::string> string_array(const json& j, const char* key, std::string_view what) {
+std::vector<std::string> string_array(JsonValue j, const char* key, std::string_view what) {
   std::vector<std::string> out;
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return out;
+  auto it = j.get(key);
+  if (!it) return out;
   if (!it->is_array()) throw Error(ErrorKind::Parse, std::string(what) + ": field '" + key + "' is not an array");
-  for (const auto& e : *it) {
+  out.reserve(it->size());
+  for (auto e : *it) {
     if (!e.is_string()) throw Error(ErrorKind::Parse, std::string(what) + ": '" + key + "' holds a non-string");
-    out.push_back(e.get<std::string>());
+    out.push_back(e.str());
   }
   return out;
 }
 
-Status parse_status(const json& j, std::string_view what) {
-  std::string s = req_string(j, "status", what);
-  if (s == "pending") return Status::Pending;
-  if (s == "ready") return Status::Ready;
-  if (s == "processing") return Status::Processing;
-  if (s == "valid") return Status::Valid;
-  if (s == "invalid") return Status::Invalid;
-  if (s == "deactivated") return Status::Deactivated;
-  if (s == "expired") return Status::Expired;
-  if (s == "revoked") return Status::Revoked;
-  throw Error(ErrorKind::Parse, std::string(what) + ": unknown status '" + s.substr(0, 64) + "'");
+Status parse_status(JsonValue j, std::string_view what) {
+  auto v = j.get("status");
+  if (!v) throw Error(ErrorKind::Parse, std::string(what) + ": field 'status' is missing");
+  if (!v->is_string()) throw Error(ErrorKind::Parse, std::string(what) + ": field 'status' is not a string");
+  static constexpr Status kAll[] = {Status::Pending, Status::Ready,       Status::Processing, Status::Valid,
+                                    Status::Invalid, Status::Deactivated, Status::Expired,    Status::Revoked};
+  for (Status s : kAll)
+    if (v->equals(to_string(s))) return s;
+  throw Error(ErrorKind::Parse, std::string(what) + ": unknown status '" + v->str().substr(0, 64) + "'");
 }
 
-Identifier parse_identifier(const json& j, std::string_view what) {
+Identifier parse_identifier(JsonValue j, std::string_view what) {
   if (!j.is_object()) throw Error(ErrorKind::Parse, std::string(what) + ": identifier is not an object");
   return Identifier{req_string(j, "type", what), req_string(j, "value", what)};
 }
 
-Problem problem_from(const json& j) {
+Problem problem_from(JsonValue j) {
   Problem p;
   p.type = opt_string(j, "type", "problem").value_or("about:blank");
   p.detail = opt_string(j, "detail", "problem").value_or("");
-  if (auto it = j.find("status"); it != j.end() && it->is_number_integer()) {
-    auto v = it->get<long long>();
-    if (v >= 0 && v < 1000) p.status = static_cast<int>(v);
+  if (auto it = j.find("status")) {
+    if (auto v = it->integer(); v && *v >= 0 && *v < 1000) p.status = static_cast<int>(*v);
   }
-  if (auto it = j.find("subproblems"); it != j.end() && it->is_array()) {
-    for (const auto& s : *it) {
+  if (auto it = j.find("subproblems"); it && it->is_array()) {
+    for (auto s : *it) {
       if (!s.is_object()) continue;
       Subproblem sp;
       sp.type = opt_string(s, "type", "subproblem").value_or("");
       sp.detail = opt_string(s, "detail", "subproblem").value_or("");
-      if (auto id = s.find("identifier"); id != s.end() && id->is_object()) {
+      if (auto id = s.find("identifier"); id && id->is_object()) {
         sp.identifier = opt_string(*id, "value", "subproblem").value_or("");
       }
       p.subproblems.push_back(std::move(sp));
@@ -87,14 +90,14 @@ Problem problem_from(const json& j) {
   return p;
 }
 
-std::optional<Problem> opt_problem(const json& j, const char* key) {
-  auto it = j.find(key);
-  if (it == j.end() || it->is_null()) return std::nullopt;
+std::optional<Problem> opt_problem(JsonValue j, const char* key) {
+  auto it = j.get(key);
+  if (!it) return std::nullopt;
   if (!it->is_object()) throw Error(ErrorKind::Parse, std::string("field '") + key + "' is not a problem object");
   return problem_from(*it);
 }
 
-Challenge challenge_from(const json& j) {
+Challenge challenge_from(JsonValue j) {
   if (!j.is_object()) throw Error(ErrorKind::Parse, "challenge is not an object");
   Challenge c;
   c.type = req_string(j, "type", "challenge");
@@ -161,7 +164,8 @@ const Challenge* Authorization::find(std::string_view type) const {
 }
 
 Directory parse_directory(std::string_view text) {
-  json j = parse_object(text, "ACME directory");
+  auto parsed = parse_object(text, "ACME directory");
+  const JsonValue j = parsed.root();
   const char* what = "ACME directory";
   Directory d;
   d.new_nonce = req_string(j, "newNonce", what);
@@ -171,35 +175,34 @@ Directory parse_directory(std::string_view text) {
   d.revoke_cert = opt_string(j, "revokeCert", what).value_or("");
   d.key_change = opt_string(j, "keyChange", what).value_or("");
   d.renewal_info = opt_string(j, "renewalInfo", what).value_or("");
-  if (auto it = j.find("meta"); it != j.end() && !it->is_null()) {
+  if (auto it = j.get("meta")) {
     if (!it->is_object()) throw Error(ErrorKind::Parse, "ACME directory: 'meta' is not an object");
-    const json& m = *it;
+    const JsonValue m = *it;
     d.meta.terms_of_service = opt_string(m, "termsOfService", what);
     d.meta.website = opt_string(m, "website", what);
     d.meta.caa_identities = string_array(m, "caaIdentities", what);
-    if (auto e = m.find("externalAccountRequired"); e != m.end() && !e->is_null()) {
-      if (!e->is_boolean()) throw Error(ErrorKind::Parse, "ACME directory: externalAccountRequired is not a boolean");
-      d.meta.external_account_required = e->get<bool>();
+    if (auto e = m.get("externalAccountRequired")) {
+      if (!e->is_bool()) throw Error(ErrorKind::Parse, "ACME directory: externalAccountRequired is not a boolean");
+      d.meta.external_account_required = e->boolean();
     }
-    if (auto p = m.find("profiles"); p != m.end() && !p->is_null()) {
+    if (auto p = m.get("profiles")) {
       if (!p->is_object()) throw Error(ErrorKind::Parse, "ACME directory: 'profiles' is not an object");
-      for (auto it2 = p->begin(); it2 != p->end(); ++it2) {
-        d.meta.profiles[it2.key()] = it2.value().is_string() ? it2.value().get<std::string>() : std::string();
-      }
+      for (auto profile : *p) d.meta.profiles[profile.key()] = profile.str();  // "" for a non-string
     }
   }
   return d;
 }
 
 Order parse_order(std::string_view text) {
-  json j = parse_object(text, "ACME order");
+  auto parsed = parse_object(text, "ACME order");
+  const JsonValue j = parsed.root();
   const char* what = "ACME order";
   Order o;
   o.status = parse_status(j, what);
   o.expires = opt_string(j, "expires", what);
-  if (auto it = j.find("identifiers"); it != j.end() && !it->is_null()) {
+  if (auto it = j.get("identifiers")) {
     if (!it->is_array()) throw Error(ErrorKind::Parse, "ACME order: 'identifiers' is not an array");
-    for (const auto& e : *it) o.identifiers.push_back(parse_identifier(e, what));
+    for (auto e : *it) o.identifiers.push_back(parse_identifier(e, what));
   }
   o.authorizations = string_array(j, "authorizations", what);
   o.finalize = req_string(j, "finalize", what);
@@ -211,38 +214,41 @@ Order parse_order(std::string_view text) {
 }
 
 Authorization parse_authorization(std::string_view text) {
-  json j = parse_object(text, "ACME authorization");
+  auto parsed = parse_object(text, "ACME authorization");
+  const JsonValue j = parsed.root();
   const char* what = "ACME authorization";
   Authorization a;
   auto id = j.find("identifier");
-  if (id == j.end()) throw Error(ErrorKind::Parse, "ACME authorization: 'identifier' is missing");
+  if (!id) throw Error(ErrorKind::Parse, "ACME authorization: 'identifier' is missing");
   a.identifier = parse_identifier(*id, what);
   a.status = parse_status(j, what);
-  if (auto w = j.find("wildcard"); w != j.end() && w->is_boolean()) a.wildcard = w->get<bool>();
-  if (auto it = j.find("challenges"); it != j.end() && !it->is_null()) {
+  if (auto w = j.find("wildcard"); w && w->is_bool()) a.wildcard = w->boolean();
+  if (auto it = j.get("challenges")) {
     if (!it->is_array()) throw Error(ErrorKind::Parse, "ACME authorization: 'challenges' is not an array");
-    for (const auto& c : *it) a.challenges.push_back(challenge_from(c));
+    for (auto c : *it) a.challenges.push_back(challenge_from(c));
   }
   return a;
 }
 
-Challenge parse_challenge(std::string_view text) { return challenge_from(parse_object(text, "ACME challenge")); }
+Challenge parse_challenge(std::string_view text) { return challenge_from(parse_object(text, "ACME challenge").root()); }
 
 Account parse_account(std::string_view text) {
-  json j = parse_object(text, "ACME account");
+  auto parsed = parse_object(text, "ACME account");
+  const JsonValue j = parsed.root();
   Account a;
-  if (j.contains("status")) a.status = parse_status(j, "ACME account");
+  if (j.find("status")) a.status = parse_status(j, "ACME account");
   a.contact = string_array(j, "contact", "ACME account");
   a.orders = opt_string(j, "orders", "ACME account");
   return a;
 }
 
-Problem parse_problem(std::string_view text) { return problem_from(parse_object(text, "problem document")); }
+Problem parse_problem(std::string_view text) { return problem_from(parse_object(text, "problem document").root()); }
 
 RenewalInfo parse_renewal_info(std::string_view text) {
-  json j = parse_object(text, "ACME renewal info");
+  auto parsed = parse_object(text, "ACME renewal info");
+  const JsonValue j = parsed.root();
   auto w = j.find("suggestedWindow");
-  if (w == j.end() || !w->is_object()) throw Error(ErrorKind::Parse, "ACME renewal info: 'suggestedWindow' is missing");
+  if (!w || !w->is_object()) throw Error(ErrorKind::Parse, "ACME renewal info: 'suggestedWindow' is missing");
   RenewalInfo r;
   r.window_start = parse_rfc3339(req_string(*w, "start", "ACME renewal info"));
   r.window_end = parse_rfc3339(req_string(*w, "end", "ACME renewal info"));

@@ -182,15 +182,14 @@ std::optional<controller::SecretData> KubeSecretStore::get_fresh(const std::stri
 }
 
 controller::SecretData KubeSecretStore::create(const controller::SecretData& secret) {
-  auto body = secret_to_json(secret);
-  body["metadata"].erase("resourceVersion");
-  return written(secret,
-                 client_.create(kube::resources::secrets(), secret.namespace_name, body, kube::Client::Echo::Metadata));
+  return written(secret, client_.create_text(kube::resources::secrets(), secret.namespace_name,
+                                             controller::encode_secret_text(secret, /*with_resource_version=*/false),
+                                             kube::Client::Echo::Metadata));
 }
 
 controller::SecretData KubeSecretStore::update(const controller::SecretData& secret) {
-  return written(secret, client_.update(kube::resources::secrets(), secret.namespace_name, secret.name,
-                                        secret_to_json(secret), kube::Client::Echo::Metadata));
+  return written(secret, client_.update_text(kube::resources::secrets(), secret.namespace_name, secret.name,
+                                             controller::encode_secret_text(secret), kube::Client::Echo::Metadata));
 }
 
 controller::SecretData KubeSecretStore::written(const controller::SecretData& secret, const json& stored_json) {
@@ -302,19 +301,20 @@ void OrderStateStore::save(const OrderState& state) {
   s.data["order"] = state.order_url;
   s.data["names"] = json(state.names).dump();
   s.data["key.pem"] = state.key_pem;
-  auto body = secret_to_json(s);
   {
     // Before the write: a create that failed late (timeout) may still have stored it.
     std::lock_guard lock(mu_);
     stored_.insert(s.name);
   }
   try {
-    client_.create(kube::resources::secrets(), namespace_, body, kube::Client::Echo::Metadata);
+    client_.create_text(kube::resources::secrets(), namespace_, controller::encode_secret_text(s),
+                        kube::Client::Echo::Metadata);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::AlreadyExists) throw;
     auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
-    body["metadata"]["resourceVersion"] = existing["metadata"].value("resourceVersion", "");
-    client_.update(kube::resources::secrets(), namespace_, s.name, body);
+    s.resource_version = existing["metadata"].value("resourceVersion", "");
+    client_.update_text(kube::resources::secrets(), namespace_, s.name, controller::encode_secret_text(s),
+                        kube::Client::Echo::Metadata);
   }
 }
 

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_document.hpp"
 #include "core/names.hpp"
 #include "crypto/encoding.hpp"
 
@@ -249,6 +250,70 @@ json encode_secret(const SecretData& s) {
   json data = json::object();
   for (const auto& [k, v] : s.data) data[k] = crypto::base64_encode(v);
   return {{"apiVersion", "v1"}, {"kind", "Secret"}, {"metadata", meta}, {"type", s.type}, {"data", data}};
+}
+
+namespace {
+void append_member(std::string& out, std::string_view key, std::string_view value) {
+  core::append_json_string(out, key);
+  out += ':';
+  core::append_json_string(out, value);
+}
+void append_string_map(std::string& out, std::string_view key, const std::map<std::string, std::string>& m) {
+  out += ',';
+  core::append_json_string(out, key);
+  out += ":{";
+  bool first = true;
+  for (const auto& [k, v] : m) {
+    if (!first) out += ',';
+    first = false;
+    append_member(out, k, v);
+  }
+  out += '}';
+}
+}  // namespace
+
+std::string encode_secret_text(const SecretData& s, bool with_resource_version) {
+  std::size_t size = 256;
+  for (const auto& [k, v] : s.data) size += k.size() + v.size() * 4 / 3 + 8;
+  std::string out;
+  out.reserve(size);
+  out += R"({"apiVersion":"v1","data":{)";
+  bool first = true;
+  for (const auto& [k, v] : s.data) {
+    if (!first) out += ',';
+    first = false;
+    append_member(out, k, crypto::base64_encode(v));
+  }
+  out += R"(},"kind":"Secret","metadata":{)";
+  append_member(out, "name", s.name);
+  out += ',';
+  append_member(out, "namespace", s.namespace_name);
+  if (with_resource_version && !s.resource_version.empty()) {
+    out += ',';
+    append_member(out, "resourceVersion", s.resource_version);
+  }
+  if (!s.labels.empty()) append_string_map(out, "labels", s.labels);
+  if (!s.annotations.empty()) append_string_map(out, "annotations", s.annotations);
+  if (!s.owner_references.empty()) {
+    out += R"(,"ownerReferences":[)";
+    for (std::size_t i = 0; i < s.owner_references.size(); ++i) {
+      const auto& o = s.owner_references[i];
+      out += i == 0 ? "{" : ",{";
+      append_member(out, "apiVersion", o.api_version);
+      out += ',';
+      append_member(out, "kind", o.kind);
+      out += ',';
+      append_member(out, "name", o.name);
+      out += ',';
+      append_member(out, "uid", o.uid);
+      out += '}';
+    }
+    out += ']';
+  }
+  out += "},";
+  append_member(out, "type", s.type);
+  out += '}';
+  return out;
 }
 
 }  // namespace acme_sidecar::controller

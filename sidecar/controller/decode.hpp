@@ -32,5 +32,8 @@ Decoded<SecretData> decode_secret_text(std::string_view text);
 // Body for create/update: apiVersion v1, kind Secret, metadata (resourceVersion only when set), type,
 // base64 data.
 nlohmann::json encode_secret(const SecretData& secret);
+// The same object as JSON text, written directly (no tree: a Secret's data is a few kB of base64);
+// without metadata.resourceVersion when `with_resource_version` is false (a create).
+std::string encode_secret_text(const SecretData& secret, bool with_resource_version = true);
 
 }  // namespace acme_sidecar::controller

@@ -118,7 +118,8 @@ class JsonDocument {
 };
 
 // Appends `s` to `out` as a JSON string literal (quotes included): '"', '\\' and control characters
-// escaped, everything else byte for byte (the caller provides UTF-8).
+// escaped, UTF-8 byte for byte, and each byte that is not part of well-formed UTF-8 replaced by U+FFFD
+// (so the text is always valid JSON, as with nlohmann's error_handler_t::replace).
 void append_json_string(std::string& out, std::string_view s);
 
 }  // namespace acme_sidecar::core

@@ -94,11 +94,11 @@ http::Response Client::send(const char* verb, const ResourceRef* ref, http::Requ
 }
 
 json Client::json_call(const char* verb, const ResourceRef& ref, const std::string& method, const std::string& path,
-                       const std::string& body, const std::string& content_type, Echo echo) {
+                       std::string body, const std::string& content_type, Echo echo) {
   http::Request req;
   req.method = method;
   req.url = path;
-  req.body = body;
+  req.body = std::move(body);
   if (!content_type.empty()) req.headers.emplace_back("Content-Type", content_type);
   auto r = send(verb, &ref, std::move(req));
   if (r.status >= 400 || r.status < 200) throw status_error(r).with("path", path);
@@ -149,6 +149,16 @@ json Client::list_all(const ResourceRef& ref, const std::string& ns, ListOptions
 
 json Client::create(const ResourceRef& ref, const std::string& ns, const json& object, Echo echo) {
   return json_call("create", ref, "POST", path(ref, ns), to_body(object), "application/json", echo);
+}
+
+json Client::create_text(const ResourceRef& ref, const std::string& ns, std::string object_json, Echo echo) {
+  return json_call("create", ref, "POST", path(ref, ns), std::move(object_json), "application/json", echo);
+}
+
+json Client::update_text(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                         std::string object_json, Echo echo) {
+  if (name.empty()) throw Error(ErrorKind::Invalid, "update needs a name");
+  return json_call("update", ref, "PUT", path(ref, ns, name), std::move(object_json), "application/json", echo);
 }
 
 json Client::update(const ResourceRef& ref, const std::string& ns, const std::string& name, const json& object,

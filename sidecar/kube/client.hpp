@@ -71,9 +71,14 @@ class Client {
   enum class Echo { Whole, Metadata };
   nlohmann::json create(const ResourceRef& ref, const std::string& ns, const nlohmann::json& object,
                         Echo echo = Echo::Whole);
+  // The same with the object as JSON text the caller wrote (a Secret's data need not become a tree).
+  nlohmann::json create_text(const ResourceRef& ref, const std::string& ns, std::string object_json,
+                             Echo echo = Echo::Whole);
   // PUT; the object's metadata.resourceVersion gives optimistic concurrency (409 → Conflict).
   nlohmann::json update(const ResourceRef& ref, const std::string& ns, const std::string& name,
                         const nlohmann::json& object, Echo echo = Echo::Whole);
+  nlohmann::json update_text(const ResourceRef& ref, const std::string& ns, const std::string& name,
+                             std::string object_json, Echo echo = Echo::Whole);
   nlohmann::json patch(const ResourceRef& ref, const std::string& ns, const std::string& name,
                        const nlohmann::json& patch, PatchType type = PatchType::Merge);
   // Deletes; a non-empty `precondition_rv` makes the delete conditional.
@@ -93,7 +98,7 @@ class Client {
  private:
   http::Response send(const char* verb, const ResourceRef* ref, http::Request request);
   nlohmann::json json_call(const char* verb, const ResourceRef& ref, const std::string& method,
-                           const std::string& path, const std::string& body, const std::string& content_type,
+                           const std::string& path, std::string body, const std::string& content_type,
                            Echo echo = Echo::Whole);
 
   http::HttpClient& http_;

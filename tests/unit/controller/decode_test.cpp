@@ -119,6 +119,31 @@ TEST_CASE("Secrets round-trip through encode_secret / decode_secret") {
   CHECK_FALSE(encode_secret(s)["metadata"].contains("resourceVersion"));
 }
 
+TEST_CASE("encode_secret_text writes the same object as encode_secret") {
+  SecretData s;
+  s.namespace_name = "shop";
+  s.name = "web-tls";
+  s.type = "kubernetes.io/tls";
+  const auto same = [&] {
+    auto text = encode_secret_text(s);
+    auto parsed = json::parse(text);  // throws if the text is not JSON
+    CHECK(parsed == encode_secret(s));
+  };
+  same();  // no data, labels, annotations or owners
+  s.resource_version = "7";
+  s.labels["app.kubernetes.io/managed-by"] = "acme-sidecar";
+  s.labels["quote\"back\\slash"] = "line\nfeed\ttab\x01";
+  s.annotations["acme-sidecar.io/names"] = "a.example,caf\xC3\xA9.example";
+  s.data["tls.crt"] = "-----BEGIN CERTIFICATE-----\nabc\n-----END CERTIFICATE-----\n";
+  s.data["tls.key"] = std::string("\x00\x01\xff", 3);
+  s.owner_references.push_back({"networking.k8s.io/v1", "Ingress", "web", "u-1"});
+  s.owner_references.push_back({"networking.k8s.io/v1", "Ingress", "api", "u-2"});
+  same();
+  auto without = json::parse(encode_secret_text(s, /*with_resource_version=*/false));
+  CHECK_FALSE(without["metadata"].contains("resourceVersion"));
+  CHECK(decode_secret_text(encode_secret_text(s)).value.data == s.data);
+}
+
 TEST_CASE("decode_secret drops undecodable data with a problem") {
   auto d = decode_secret_text(R"({"metadata": {"name": "s", "namespace": "n"}, "type": 5,
       "data": {"tls.crt": "!!!not base64", "tls.key": "YWJj", "x": 1}})");

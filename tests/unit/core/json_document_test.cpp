@@ -182,3 +182,22 @@ TEST_CASE("JsonDocument agrees with nlohmann on mutated documents") {
     }
   }
 }
+
+TEST_CASE("append_json_string replaces bytes that are not UTF-8, so its output always parses") {
+  struct Case {
+    std::string in, want;
+  };
+  const Case cases[] = {
+      {"a\xFFz", "a\xEF\xBF\xBDz"},
+      {"\xC3", "\xEF\xBF\xBD"},                                  // truncated sequence
+      {"\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"},  // an encoded surrogate: each byte
+      {"\xC3\xA9\x80", "\xC3\xA9\xEF\xBF\xBD"},                  // valid, then a stray continuation
+  };
+  for (const auto& c : cases) {
+    std::string out;
+    append_json_string(out, c.in);
+    auto doc = JsonDocument::parse(out);
+    REQUIRE(doc.ok());
+    CHECK(doc.root().str() == c.want);
+  }
+}

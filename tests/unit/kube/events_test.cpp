@@ -53,12 +53,16 @@ struct Fixture {
 TEST_CASE("Event carries the involved object, source and timestamps", "[kube][events]") {
   Fixture f;
   kube::EventRecorder rec(f.client, f.clock, f.logger(), f.options());
-  rec.record(ingress(), kube::EventType::Warning, "WildcardNotSupported", "*.example.com cannot use http-01");
+  rec.record(ingress(), kube::EventType::Warning, "WildcardNotSupported", "*.example.com cannot use \"http-01\"\n");
   auto posts = f.of("POST");
   REQUIRE(posts.size() == 1);
   CHECK(path_of(posts[0].url) == "/api/v1/namespaces/shop/events");
   auto e = json::parse(posts[0].body);
   CHECK(e["kind"] == "Event");
+  CHECK(e["apiVersion"] == "v1");
+  CHECK(e["message"] == "*.example.com cannot use \"http-01\"\n");
+  CHECK(e["reportingComponent"] == "acme-sidecar");
+  CHECK(e["reportingInstance"] == "pod-a");
   CHECK(e["involvedObject"] ==
         json{{"apiVersion", "networking.k8s.io/v1"}, {"kind", "Ingress"}, {"namespace", "shop"}, {"name", "web"},
              {"uid", "uid-web"}, {"resourceVersion", "42"}});
