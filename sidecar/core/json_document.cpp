@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdlib>
 #include <limits>
 
 namespace acme_sidecar::core {
@@ -89,6 +91,13 @@ class JsonParser {
       ++pos_;
       if (pos_ < s_.size() && (s_[pos_] == '+' || s_[pos_] == '-')) ++pos_;
       if (!digits()) return fail("invalid number: no digits in the exponent");
+    }
+    // A number beyond double's range (1e400) is refused, as nlohmann-json does: no reader could use it.
+    // Short integers cannot overflow and skip the conversion.
+    const auto text = s_.substr(start, pos_ - start);
+    if (text.size() > 15 || text.find_first_of(".eE") != std::string_view::npos) {
+      const std::string copy(text);  // strtod needs a terminated string
+      if (!std::isfinite(std::strtod(copy.c_str(), nullptr))) return fail("number out of range");
     }
     auto i = add(Type::Number, static_cast<std::uint32_t>(start));
     doc_.nodes_[i].length = static_cast<std::uint32_t>(pos_ - start);

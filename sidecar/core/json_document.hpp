@@ -7,7 +7,8 @@
 //
 // It accepts exactly what RFC 8259 accepts (and what nlohmann-json accepts): well-formed UTF-8, valid
 // escapes including surrogate pairs, no trailing commas, no comments, nothing but whitespace after the
-// value. Nesting deeper than `max_depth` is refused. A duplicate key resolves to its last occurrence,
+// value. Nesting deeper than `max_depth` and numbers beyond a double's range are refused (nlohmann-json
+// refuses those numbers too). A duplicate key resolves to its last occurrence,
 // as in nlohmann-json. The text must outlive the document and its values.
 #include <cstddef>
 #include <cstdint>
