@@ -286,13 +286,15 @@ JsonDocument JsonDocument::parse(std::string_view text, std::size_t max_depth) {
   doc.text_ = text;
   if (text.size() >= std::numeric_limits<std::uint32_t>::max()) {
     doc.error_ = "JSON text too large";
+    doc.nodes_.assign(1, Node{0, 0, 1, Type::Null, false, false});
     return doc;
   }
   // Most values take more than eight characters; beyond that the vector grows as needed (a large list
   // must not reserve twice its size up front).
   doc.nodes_.reserve(std::min<std::size_t>(text.size() / 8, 4096) + 4);
   JsonParser(doc, max_depth).run();
-  if (!doc.ok()) doc.nodes_.clear();
+  // A failed document's root is a null, so a caller that forgets ok() reads nothing instead of garbage.
+  if (!doc.ok()) doc.nodes_.assign(1, Node{0, 0, 1, Type::Null, false, false});
   return doc;
 }
 

@@ -95,7 +95,7 @@ class JsonDocument {
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
-  // The top-level value. Only when ok().
+  // The top-level value; a null when !ok().
   JsonValue root() const { return JsonValue(this, 0); }
   std::string_view text() const { return text_; }
 

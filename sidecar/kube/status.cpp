@@ -1,7 +1,7 @@
 #include "kube/status.hpp"
 
 #include <charconv>
-#include <nlohmann/json.hpp>
+#include "core/json_document.hpp"
 
 namespace acme_sidecar::kube {
 namespace {
@@ -43,18 +43,16 @@ core::Error decode(std::string_view body, long http_code, const std::optional<st
   long code = http_code;
   std::optional<long> retry_after;
   Error::Context ctx;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (j.is_object() && j.value("kind", "") == "Status") {
-    if (j.contains("message") && j["message"].is_string()) message = j["message"].get<std::string>();
-    if (j.contains("reason") && j["reason"].is_string()) reason = j["reason"].get<std::string>();
-    if (code == 0 && j.contains("code") && j["code"].is_number_integer()) code = j["code"].get<long>();
-    if (j.contains("details") && j["details"].is_object()) {
-      const auto& d = j["details"];
-      if (d.contains("retryAfterSeconds") && d["retryAfterSeconds"].is_number_integer()) {
-        retry_after = d["retryAfterSeconds"].get<long>();
-      }
-      if (d.contains("name") && d["name"].is_string()) ctx.emplace_back("name", d["name"].get<std::string>());
-      if (d.contains("kind") && d["kind"].is_string()) ctx.emplace_back("kind", d["kind"].get<std::string>());
+  auto doc = core::JsonDocument::parse(body);
+  const auto j = doc.root();
+  if (doc.ok() && j.is_object() && j.find("kind") && j.find("kind")->equals("Status")) {
+    if (auto v = j.find("message"); v && v->is_string()) message = v->str();
+    if (auto v = j.find("reason"); v && v->is_string()) reason = v->str();
+    if (auto v = j.find("code"); code == 0 && v && v->integer()) code = static_cast<long>(*v->integer());
+    if (auto d = j.find("details"); d && d->is_object()) {
+      if (auto v = d->find("retryAfterSeconds"); v && v->integer()) retry_after = static_cast<long>(*v->integer());
+      if (auto v = d->find("name"); v && v->is_string()) ctx.emplace_back("name", v->str());
+      if (auto v = d->find("kind"); v && v->is_string()) ctx.emplace_back("kind", v->str());
     }
   } else {
     // Not a Status (a proxy page, garbage): keep a bounded, printable excerpt.
