@@ -368,6 +368,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
       term.request_stop();
       term.join();
     }
+    orders.flush();  // finished orders' states go now, not with a later term's batch
   };
 
   // --- Run ------------------------------------------------------------------------------------

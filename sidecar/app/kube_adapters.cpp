@@ -234,8 +234,72 @@ void SecretAccountKeyStore::save(const std::string& pem) {
 
 // --- Order state ----------------------------------------------------------------------------------
 
-OrderStateStore::OrderStateStore(kube::Client& client, std::string ns, core::Logger log)
-    : client_(client), namespace_(std::move(ns)), log_(std::move(log)) {}
+OrderStateStore::OrderStateStore(kube::Client& client, std::string ns, core::Logger log, OrderStateOptions options)
+    : client_(client), namespace_(std::move(ns)), log_(std::move(log)), options_(options) {
+  if (options_.batch_max == 0) options_.batch_max = 1;
+  if (options_.batch_delay > std::chrono::milliseconds::zero()) {
+    batcher_ = std::jthread([this](std::stop_token stop) { run_batches(stop); });
+  }
+}
+
+OrderStateStore::~OrderStateStore() {
+  if (batcher_.joinable()) {
+    batcher_.request_stop();
+    batcher_.join();
+  }
+  try {
+    flush();
+  } catch (...) {
+  }
+}
+
+void OrderStateStore::run_batches(std::stop_token stop) {
+  std::unique_lock lock(mu_);
+  while (!stop.stop_requested()) {
+    // Until something waits; then until the batch is full or the first one has waited long enough.
+    wake_.wait(lock, stop, [&] { return !pending_.empty(); });
+    if (stop.stop_requested()) break;
+    const auto due = first_pending_ + options_.batch_delay;
+    wake_.wait_until(lock, stop, due, [&] { return pending_.size() >= options_.batch_max; });
+    if (stop.stop_requested()) break;
+    lock.unlock();
+    flush();
+    lock.lock();
+  }
+}
+
+void OrderStateStore::flush() {
+  std::lock_guard in_flight(flush_mu_);
+  std::map<std::string, std::string> batch;
+  {
+    std::lock_guard lock(mu_);
+    batch.swap(pending_);
+  }
+  while (!batch.empty()) {
+    // Only what this store wrote can match: its labels, and the ids of these finished orders.
+    std::string ids;
+    std::vector<std::pair<std::string, std::string>> chunk;
+    for (auto it = batch.begin(); it != batch.end() && chunk.size() < options_.batch_max;) {
+      if (!ids.empty()) ids += ',';
+      ids += it->second;
+      chunk.emplace_back(*it);
+      it = batch.erase(it);
+    }
+    kube::ListOptions opts;
+    opts.label_selector = std::string(kManagedByLabel) + "=" + kManagedByValue + "," + kOrderLabel + "=true," +
+                          kOrderIdLabel + " in (" + ids + ")";
+    try {
+      client_.remove_collection(kube::resources::secrets(), namespace_, opts);
+      log_.debug("order states deleted", {{"count", std::to_string(chunk.size())}});
+    } catch (const Error& e) {
+      log_.warn("could not delete order states; retrying with the next batch",
+                {{"count", std::to_string(chunk.size())}, {"error", e.what()}});
+      std::lock_guard lock(mu_);
+      if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
+      for (auto& [name, id] : chunk) pending_.emplace(name, id);  // a newer entry for the name wins
+    }
+  }
+}
 
 std::string OrderStateStore::object_name(const std::string& certificate_key) const {
   return "acme-sidecar-order-" + short_hash(certificate_key, 16);
@@ -245,6 +309,7 @@ void OrderStateStore::begin_term() {
   std::lock_guard lock(mu_);
   listed_ = false;
   stored_.clear();
+  order_ids_.clear();  // another leader may have rewritten them; load() reads them again
 }
 
 bool OrderStateStore::known_absent(const std::string& name) {
@@ -257,6 +322,7 @@ bool OrderStateStore::known_absent(const std::string& name) {
       for (const auto& s : list.value("items", json::array())) {
         if (auto n = s["metadata"].find("name"); n != s["metadata"].end() && n->is_string()) stored_.insert(*n);
       }
+      for (const auto& [waiting, id] : pending_) stored_.erase(waiting);  // finished, delete on its way
       listed_ = true;
       log_.debug("order states listed", {{"count", std::to_string(stored_.size())}});
     } catch (const Error& e) {
@@ -269,9 +335,17 @@ bool OrderStateStore::known_absent(const std::string& name) {
 
 std::optional<OrderState> OrderStateStore::load(const std::string& certificate_key) {
   const auto name = object_name(certificate_key);
+  {
+    std::lock_guard lock(mu_);
+    if (pending_.count(name)) return std::nullopt;  // finished: its delete waits for the batch
+  }
   if (known_absent(name)) return std::nullopt;
   try {
     auto s = secret_from_json(client_.get(kube::resources::secrets(), namespace_, name));
+    if (auto id = s.labels.find(kOrderIdLabel); id != s.labels.end() && !id->second.empty()) {
+      std::lock_guard lock(mu_);
+      order_ids_[name] = id->second;
+    }
     OrderState st;
     st.certificate_key = s.data["certificate"];
     st.order_url = s.data["order"];
@@ -297,6 +371,8 @@ void OrderStateStore::save(const OrderState& state) {
   s.type = "Opaque";
   s.labels[kManagedByLabel] = kManagedByValue;
   s.labels[kOrderLabel] = "true";
+  const std::string order_id = short_hash(state.order_url, 16);
+  s.labels[kOrderIdLabel] = order_id;
   s.data["certificate"] = state.certificate_key;
   s.data["order"] = state.order_url;
   s.data["names"] = json(state.names).dump();
@@ -305,16 +381,28 @@ void OrderStateStore::save(const OrderState& state) {
     // Before the write: a create that failed late (timeout) may still have stored it.
     std::lock_guard lock(mu_);
     stored_.insert(s.name);
+    order_ids_[s.name] = order_id;
+    // This write replaces whatever state the name had: a delete still waiting for it is moot (and for
+    // the same order, resumed, it would be wrong).
+    pending_.erase(s.name);
   }
   try {
     client_.create_text(kube::resources::secrets(), namespace_, controller::encode_secret_text(s),
                         kube::Client::Echo::Metadata);
   } catch (const Error& e) {
     if (e.kind() != ErrorKind::AlreadyExists) throw;
-    auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
-    s.resource_version = existing["metadata"].value("resourceVersion", "");
-    client_.update_text(kube::resources::secrets(), namespace_, s.name, controller::encode_secret_text(s),
-                        kube::Client::Echo::Metadata);
+    try {
+      auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
+      s.resource_version = existing["metadata"].value("resourceVersion", "");
+      client_.update_text(kube::resources::secrets(), namespace_, s.name, controller::encode_secret_text(s),
+                          kube::Client::Echo::Metadata);
+    } catch (const Error& gone) {
+      // Deleted in between (a batch sent just before): the name is free again.
+      if (gone.kind() != ErrorKind::NotFound) throw;
+      s.resource_version.clear();
+      client_.create_text(kube::resources::secrets(), namespace_, controller::encode_secret_text(s),
+                          kube::Client::Echo::Metadata);
+    }
   }
 }
 
@@ -325,17 +413,34 @@ void OrderStateStore::remove(const std::string& certificate_key) {
     // Nothing stored for this key in this term: no DELETE (e.g. a Secret write after a resumed order
     // that was already removed).
     if (listed_ && stored_.count(name) == 0) return;
-  }
-  try {
-    client_.remove(kube::resources::secrets(), namespace_, name);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::NotFound) {
-      log_.warn("could not delete order state", {{"certificate", certificate_key}, {"error", e.what()}});
-      return;  // still there: a later load() reads it
+    auto id = order_ids_.find(name);
+    if (options_.batch_delay > std::chrono::milliseconds::zero() && id != order_ids_.end()) {
+      if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
+      pending_[name] = id->second;
+      order_ids_.erase(id);
+      stored_.erase(name);
+      wake_.notify_all();
+      return;
     }
+  }
+  // No batching, or a state whose order id this process never saw (left by an older version): by name.
+  delete_by_name(name, certificate_key);
+}
+
+void OrderStateStore::delete_by_name(const std::string& name, const std::string& certificate_key) {
+  // Also a deletecollection (by name and our labels): the one delete verb RBAC grants on Secrets.
+  kube::ListOptions opts;
+  opts.label_selector = std::string(kManagedByLabel) + "=" + kManagedByValue + "," + kOrderLabel + "=true";
+  opts.field_selector = "metadata.name=" + name;
+  try {
+    client_.remove_collection(kube::resources::secrets(), namespace_, opts);
+  } catch (const Error& e) {
+    log_.warn("could not delete order state", {{"certificate", certificate_key}, {"error", e.what()}});
+    return;  // still there: a later load() reads it
   }
   std::lock_guard lock(mu_);
   stored_.erase(name);
+  order_ids_.erase(name);
 }
 
 // --- Challenges -----------------------------------------------------------------------------------

@@ -3,6 +3,8 @@
 // read-through GET), the ACME account key Secret, the resumable-order state, and the challenge store
 // shared by replicas through labelled ConfigMaps. Only app/ combines kube with the other modules.
 #include <array>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -12,7 +14,9 @@
 #include <optional>
 #include <set>
 #include <shared_mutex>
+#include <stop_token>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "acme/account_store.hpp"
@@ -29,6 +33,7 @@ inline constexpr const char* kManagedByLabel = "app.kubernetes.io/managed-by";
 inline constexpr const char* kManagedByValue = "acme-sidecar";
 inline constexpr const char* kChallengeLabel = "acme-sidecar.io/challenge";
 inline constexpr const char* kOrderLabel = "acme-sidecar.io/order";
+inline constexpr const char* kOrderIdLabel = "acme-sidecar.io/order-id";
 
 controller::SecretData secret_from_json(const nlohmann::json& object);
 nlohmann::json secret_to_json(const controller::SecretData& secret);
@@ -138,12 +143,32 @@ struct OrderState {
 // them, so a key without a stored state is known without asking. A stale leader that wrote one during a
 // handover is the only miss: the new order then overwrites it (save() after AlreadyExists) and at most
 // one order is wasted, as with a crash.
+//
+// The deletes are batched: each state carries its order's id as a label (acme-sidecar.io/order-id, a
+// hash of the order URL), and finished orders' states are deleted together by one deletecollection
+// whose selector names their ids — at most `batch_delay` after the first, or once `batch_max` wait.
+// Selecting by order id instead of by name makes the delay safe: a new order's state for the same
+// certificate has another id and is never caught by a batch sent late. Within the term a state waiting
+// for its batch already counts as gone (load() does not resume a finished order). A state without an id
+// (left by an older version) goes alone, selected by its name: deletecollection is the only delete verb
+// the Role grants on Secrets.
+struct OrderStateOptions {
+  std::chrono::milliseconds batch_delay{1000};  // zero: each state is deleted at once
+  std::size_t batch_max = 50;                   // ids per deletecollection (bounds the URL too)
+};
+
 class OrderStateStore {
  public:
-  OrderStateStore(kube::Client& client, std::string namespace_name, core::Logger log);
+  OrderStateStore(kube::Client& client, std::string namespace_name, core::Logger log, OrderStateOptions options = {});
+  ~OrderStateStore();  // sends the deletes still waiting
+  OrderStateStore(const OrderStateStore&) = delete;
+  OrderStateStore& operator=(const OrderStateStore&) = delete;
+
   std::optional<OrderState> load(const std::string& certificate_key);
   void save(const OrderState& state);
   void remove(const std::string& certificate_key);
+  // Sends the waiting deletes now (end of a term, shutdown). A failed batch waits for the next one.
+  void flush();
   std::string object_name(const std::string& certificate_key) const;
   // Forgets the listed names: the next load() lists them again (a previous leader may have left some).
   void begin_term();
@@ -151,13 +176,22 @@ class OrderStateStore {
  private:
   // False when the state may exist (listed, or the list failed: then the GET decides).
   bool known_absent(const std::string& object_name);
+  void delete_by_name(const std::string& object_name, const std::string& certificate_key);
+  void run_batches(std::stop_token stop);
 
   kube::Client& client_;
   std::string namespace_;
   core::Logger log_;
+  OrderStateOptions options_;
   std::mutex mu_;
   bool listed_ = false;
-  std::set<std::string> stored_;  // object names of stored states, while listed_
+  std::set<std::string> stored_;                   // object names of stored states, while listed_
+  std::map<std::string, std::string> order_ids_;   // object name → order id of the state saved or loaded
+  std::map<std::string, std::string> pending_;     // object name → order id, waiting for the batch
+  std::chrono::steady_clock::time_point first_pending_;
+  std::condition_variable_any wake_;
+  std::mutex flush_mu_;  // one batch in flight at a time
+  std::jthread batcher_;  // last: stopped and joined before the members it uses go
 };
 
 // Challenge tokens for every replica: the leader publishes each as a labelled ConfigMap; every replica's

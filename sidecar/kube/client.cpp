@@ -190,6 +190,16 @@ void Client::remove(const ResourceRef& ref, const std::string& ns, const std::st
   json_call("delete", ref, "DELETE", path(ref, ns, name), body, body.empty() ? "" : "application/json");
 }
 
+void Client::remove_collection(const ResourceRef& ref, const std::string& ns, const ListOptions& o) {
+  if (o.label_selector.empty() && o.field_selector.empty()) {
+    throw Error(ErrorKind::Invalid, "deletecollection needs a selector");  // never "delete everything"
+  }
+  std::string q;
+  add_param(q, "labelSelector", o.label_selector);
+  add_param(q, "fieldSelector", o.field_selector);
+  json_call("deletecollection", ref, "DELETE", path(ref, ns) + q, "", "", Echo::Metadata);
+}
+
 http::Response Client::raw(const std::string& method, const std::string& path_and_query, const std::string& body,
                            const std::string& content_type) {
   if (path_and_query.empty() || path_and_query.front() != '/') {

@@ -84,6 +84,9 @@ class Client {
   // Deletes; a non-empty `precondition_rv` makes the delete conditional.
   void remove(const ResourceRef& ref, const std::string& ns, const std::string& name,
               const std::string& precondition_rv = "");
+  // deletecollection: deletes every object the selectors match (one request for many objects). The
+  // deleted objects the server echoes are not kept (a Secret's key never becomes a tree).
+  void remove_collection(const ResourceRef& ref, const std::string& ns, const ListOptions& options);
   // Any request on an API path ("/version", "/apis/..."); no status decoding, Transport errors throw.
   http::Response raw(const std::string& method, const std::string& path_and_query, const std::string& body = "",
                      const std::string& content_type = "");

@@ -97,7 +97,8 @@ TEST_CASE("a foreign Secret of the same name is never touched, and an Event says
 TEST_CASE("one issuance costs five Kubernetes requests as counted by the API server") {
   // Per certificate: the target Secret's GET (404: the label-selected cache cannot tell a foreign Secret
   // from none, and a foreign one must be found before the CA is asked), the order state's create and
-  // delete, the Secret's create, the Issued Event. Not: a GET of an order state that cannot exist (the
+  // delete (a deletecollection by order id, batched with other orders finishing within a second: one
+  // here, where a certificate is issued alone), the Secret's create, the Issued Event. Not: a GET of an order state that cannot exist (the
   // states are listed once per term), an Issuing Event the Issued one follows within its delay.
   StackOptions o;
   o.sidecar_user = "sidecar";

@@ -164,7 +164,7 @@ class Scenario {
     step = "Events on the Ingress: Issued, and the repeated Issuing Event counted (create, patch events)";
     if (!wait([&] { return has_event(s_, "web", "Issued") && has_event(s_, "web", "Issuing", 2); })) return false;
 
-    step = "the order state Secret is removed once the certificate is written (delete secrets)";
+    step = "the order state Secret is removed once the certificate is written (deletecollection secrets)";
     if (!wait([&] {
           for (const auto& sec : s_.api().list("secrets", kOwnNamespace))
             if (sec["metadata"].value("labels", json::object()).contains("acme-sidecar.io/order")) return false;
@@ -186,11 +186,12 @@ class Scenario {
       return false;
 
     step = "a host added to the Ingress re-issues into the same Secret (update secrets)";
-    // The next two deletes of the order state fail: it outlives this order, and the next order has to
-    // overwrite it (the fallback that keeps a transient API error from blocking a certificate).
+    // The next deletes of order states fail (each failed batch is retried with the next, a second
+    // later): this order's state outlives it, and the next order has to overwrite it (the fallback that
+    // keeps a transient API error from blocking a certificate).
     s_.api().fail_next({.method = "DELETE",
-                        .path = std::string("^/api/v1/namespaces/") + kOwnNamespace + "/secrets/acme-sidecar-order-",
-                        .count = 2,
+                        .path = std::string("^/api/v1/namespaces/") + kOwnNamespace + "/secrets$",
+                        .count = 30,
                         .status = 503});
     s_.apply(ingress_yaml(kIngressNamespace, "web", {"web.rbac.example", "www.rbac.example"}, "web-tls"));
     if (!wait([&] {

@@ -52,7 +52,7 @@ CLUSTER_RULES = {
 NAMESPACE_RULES = {
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): {"get", "list", "watch", "create", "delete"},
-    ("", "secrets"): {"get", "list", "create", "update", "delete"},
+    ("", "secrets"): {"get", "list", "create", "update", "deletecollection"},
 }
 WATCH_RULES = {
     ("networking.k8s.io", "ingresses"): {"list", "watch"},
@@ -201,7 +201,7 @@ def check_rbac(c, docs, namespace, sa, prefix):
         for rule in r["rules"]:
             all_verbs |= {(own, g, res, v) for g in rule["apiGroups"] for res in rule["resources"] for v in rule["verbs"]}
     c.check("delete Secrets only in the own namespace, never write Ingresses, no wildcards",
-            not any(v == "*" or res == "*" or (res == "secrets" and v == "delete" and not own) or
+            not any(v == "*" or res == "*" or (res == "secrets" and v in ("delete", "deletecollection") and not own) or
                     (res == "ingresses" and v not in ("list", "watch")) for own, _, res, v in all_verbs))
 
 
