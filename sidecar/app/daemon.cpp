@@ -241,6 +241,16 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   secret_opts.keys_only = true;  // the SecretCache keeps what it needs
   kube::Informer secrets(kube, secret_opts, secret_handlers, clock, random, log.with("informer", "secrets"),
                          informer_metrics("secrets"));
+  // Which Secrets exist at all, ours or not: metadata only (no data on the wire), keys only in memory.
+  // A new certificate's Secret name that is not there needs no GET before the CA is asked.
+  kube::InformerOptions names_opts;
+  names_opts.resource = kube::resources::secrets();
+  names_opts.namespace_name = cfg.watch_namespace;
+  names_opts.label_selector = std::string("!") + kOrderLabel;  // order states are ours and never a target
+  names_opts.representation = kube::Representation::MetadataOnly;
+  names_opts.keys_only = true;
+  kube::Informer secret_names(kube, names_opts, {}, clock, random, log.with("informer", "secret-names"),
+                              informer_metrics("secrets-metadata"));
 
   // --- Challenges -----------------------------------------------------------------------------
   std::unique_ptr<KubeChallengeStore> kube_challenges;
@@ -316,7 +326,8 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   AriSource ari(acme_client, clock, cfg.ari_check_interval, random, log.with("component", "ari"));
 
   // --- Controller -----------------------------------------------------------------------------
-  KubeSecretStore secret_store(kube, &secret_cache, [&orders](const std::string& key) { orders.remove(key); });
+  KubeSecretStore secret_store(
+      kube, &secret_cache, [&orders](const std::string& key) { orders.remove(key); }, &secret_names);
   kube::EventRecorderOptions event_opts;
   event_opts.host = identity;
   kube::EventRecorder recorder(kube, clock, log.with("component", "events"), event_opts);
@@ -376,6 +387,7 @@ int run_daemon(const Config& cfg, const BuildInfo& build, core::Logger log, std:
   threads.emplace_back([&](std::stop_token st) { ingresses.run(st); });
   threads.emplace_back([&](std::stop_token st) { classes.run(st); });
   threads.emplace_back([&](std::stop_token st) { secrets.run(st); });
+  threads.emplace_back([&](std::stop_token st) { secret_names.run(st); });
   threads.emplace_back([&](std::stop_token st) { events.run(st); });
   if (challenge_informer) threads.emplace_back([&](std::stop_token st) { challenge_informer->run(st); });
 

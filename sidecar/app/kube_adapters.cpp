@@ -162,12 +162,15 @@ std::size_t SecretCache::size() const {
 }
 
 KubeSecretStore::KubeSecretStore(kube::Client& client, SecretCache* managed_cache,
-                                 std::function<void(const std::string&)> on_written)
-    : client_(client), cache_(managed_cache), on_written_(std::move(on_written)) {}
+                                 std::function<void(const std::string&)> on_written, const kube::Informer* existing)
+    : client_(client), cache_(managed_cache), on_written_(std::move(on_written)), existing_(existing) {}
 
 std::optional<controller::SecretData> KubeSecretStore::get(const std::string& ns, const std::string& name) {
   if (cache_) {
     if (auto cached = cache_->get(ns, name)) return cached;
+  }
+  if (existing_ != nullptr && existing_->synced() && !existing_->contains(ns.empty() ? name : ns + "/" + name)) {
+    return std::nullopt;  // no Secret of that name: nothing to read
   }
   return get_fresh(ns, name);
 }

@@ -84,15 +84,20 @@ class SecretCache {
 };
 
 // Secrets: managed ones come from the SecretCache; anything else (a foreign Secret of the same name, or
-// one the cache has not seen yet) costs one GET. That GET stays even for a new certificate (a 404): the
-// cache holds only Secrets with our label, and a foreign Secret of that name must be seen before the CA
-// is asked — skipping it would order (and rate-limit) a certificate that is then never written. The
-// write after the issuance is a create without another read; AlreadyExists re-reads (reconciler).
+// one the cache has not seen yet) costs one GET — unless `existing` says no Secret of that name exists.
+// `existing` is the metadata-only informer of every Secret (names and resourceVersions, no data): the
+// cache holds only Secrets with our label, and a foreign Secret of the name must be seen before the CA
+// is asked — ordering for a name that is then never written would waste an order (and rate limit).
+// While that informer is not synced, or it knows the name, the GET decides. One created by someone else
+// in the watch's latency is the only miss: our create then fails with AlreadyExists, the reconciler
+// reads it and leaves it alone — one order wasted, as before this informer existed for any create race.
+// The write after the issuance is a create without another read; AlreadyExists re-reads (reconciler).
 class KubeSecretStore final : public controller::SecretStore {
  public:
   // Writes are noted in `managed_cache` (SecretCache::note_own_write).
   KubeSecretStore(kube::Client& client, SecretCache* managed_cache,
-                  std::function<void(const std::string& key)> on_written = {});
+                  std::function<void(const std::string& key)> on_written = {},
+                  const kube::Informer* existing = nullptr);
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) override;
   // After a Conflict the cache may still hold the losing version: read from the API.
   std::optional<controller::SecretData> get_fresh(const std::string& namespace_name, const std::string& name) override;
@@ -105,6 +110,7 @@ class KubeSecretStore final : public controller::SecretStore {
   kube::Client& client_;
   SecretCache* cache_;
   std::function<void(const std::string&)> on_written_;
+  const kube::Informer* existing_;
 };
 
 // The ACME account key in Secret `acme-sidecar-account-<hash of directory>` of the own namespace, so

@@ -43,6 +43,10 @@ json parse_body(const http::Response& r, Client::Echo echo = Client::Echo::Whole
 
 }  // namespace
 
+// Media types for PartialObjectMetadata (lists and single objects/watch events), JSON only.
+constexpr const char* kMetadataListAccept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1";
+constexpr const char* kMetadataAccept = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1";
+
 std::string url_encode(std::string_view value) {
   static const char* hex = "0123456789ABCDEF";
   std::string out;
@@ -77,11 +81,11 @@ std::string Client::path(const ResourceRef& ref, const std::string& ns, const st
   return p;
 }
 
-http::Response Client::send(const char* verb, const ResourceRef* ref, http::Request request) {
+http::Response Client::send(const char* verb, const ResourceRef* ref, http::Request request, const char* accept) {
   request.url = config_.server + request.url;
   request.timeout = timeout_;
   if (auto auth = config_.authorization(); !auth.empty()) request.headers.emplace_back("Authorization", auth);
-  request.headers.emplace_back("Accept", "application/json");
+  request.headers.emplace_back("Accept", accept);
   const std::string resource = ref != nullptr ? ref->resource : "";
   try {
     auto r = http_.send(request);
@@ -94,13 +98,13 @@ http::Response Client::send(const char* verb, const ResourceRef* ref, http::Requ
 }
 
 json Client::json_call(const char* verb, const ResourceRef& ref, const std::string& method, const std::string& path,
-                       std::string body, const std::string& content_type, Echo echo) {
+                       std::string body, const std::string& content_type, Echo echo, const char* accept) {
   http::Request req;
   req.method = method;
   req.url = path;
   req.body = std::move(body);
   if (!content_type.empty()) req.headers.emplace_back("Content-Type", content_type);
-  auto r = send(verb, &ref, std::move(req));
+  auto r = send(verb, &ref, std::move(req), accept);
   if (r.status >= 400 || r.status < 200) throw status_error(r).with("path", path);
   if (r.body.empty()) return json::object();
   return parse_body(r, echo);
@@ -118,7 +122,8 @@ json Client::list(const ResourceRef& ref, const std::string& ns, const ListOptio
   if (o.limit > 0) add_param(q, "limit", std::to_string(o.limit));
   add_param(q, "continue", o.continue_token);
   add_param(q, "resourceVersion", o.resource_version);
-  auto j = json_call("list", ref, "GET", path(ref, ns) + q, "", "");
+  auto j = json_call("list", ref, "GET", path(ref, ns) + q, "", "", Echo::Whole,
+                     o.representation == Representation::MetadataOnly ? kMetadataListAccept : "application/json");
   if (!j.is_object() || !j.contains("items") || !(j["items"].is_array() || j["items"].is_null())) {
     throw Error(ErrorKind::Parse, "list response has no items", {{"resource", ref.resource}});
   }
@@ -225,7 +230,8 @@ void Client::watch(const ResourceRef& ref, const std::string& ns, const WatchOpt
   http::Request req;
   req.url = config_.server + p;
   if (auto auth = config_.authorization(); !auth.empty()) req.headers.emplace_back("Authorization", auth);
-  req.headers.emplace_back("Accept", "application/json");
+  req.headers.emplace_back("Accept",
+                           o.representation == Representation::MetadataOnly ? kMetadataAccept : "application/json");
   const auto server_timeout = std::chrono::seconds(o.timeout_seconds > 0 ? o.timeout_seconds : 3600);
   req.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(server_timeout + std::chrono::seconds(60));
   req.idle_timeout = o.idle_timeout.value_or(

@@ -16,7 +16,12 @@
 
 namespace acme_sidecar::kube {
 
+// What the server sends of each object: all of it, or only apiVersion, kind and metadata
+// (PartialObjectMetadata, as client-go's metadata informers ask for it): no Secret data on the wire.
+enum class Representation { Full, MetadataOnly };
+
 struct ListOptions {
+  Representation representation = Representation::Full;
   std::string label_selector;
   std::string field_selector;
   int limit = 0;               // page size; 0 = server default (everything)
@@ -25,6 +30,7 @@ struct ListOptions {
 };
 
 struct WatchOptions {
+  Representation representation = Representation::Full;
   std::string resource_version;
   std::string label_selector;
   std::string field_selector;
@@ -99,10 +105,11 @@ class Client {
   static std::string path(const ResourceRef& ref, const std::string& ns, const std::string& name = "");
 
  private:
-  http::Response send(const char* verb, const ResourceRef* ref, http::Request request);
+  http::Response send(const char* verb, const ResourceRef* ref, http::Request request,
+                      const char* accept = "application/json");
   nlohmann::json json_call(const char* verb, const ResourceRef& ref, const std::string& method,
                            const std::string& path, std::string body, const std::string& content_type,
-                           Echo echo = Echo::Whole);
+                           Echo echo = Echo::Whole, const char* accept = "application/json");
 
   http::HttpClient& http_;
   KubeConfig config_;

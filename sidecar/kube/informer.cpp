@@ -104,6 +104,7 @@ struct Informer::Impl {
   // deleted once it is complete. Yields only the differences.
   void relist(std::stop_token stop) {
     ListOptions lo;
+    lo.representation = options.representation;
     lo.label_selector = options.label_selector;
     lo.field_selector = options.field_selector;
     lo.limit = options.page_size;
@@ -222,6 +223,7 @@ struct Informer::Impl {
           std::lock_guard lock(mu);
           wo.resource_version = rv;
         }
+        wo.representation = options.representation;
         wo.label_selector = options.label_selector;
         wo.field_selector = options.field_selector;
         wo.timeout_seconds = watch_timeout();
@@ -347,6 +349,11 @@ std::vector<std::string> Informer::keys() const {
   std::vector<std::string> out;
   for (const auto& [k, v] : impl_->cache) out.push_back(k);
   return out;
+}
+
+bool Informer::contains(const std::string& key) const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->cache.count(key) != 0;
 }
 
 std::size_t Informer::size() const {

@@ -46,6 +46,9 @@ struct InformerOptions {
   // deletions and get()/list() are then stubs {"metadata":{name, namespace, resourceVersion}} built on
   // demand. Overrides `transform`.
   bool keys_only = false;
+  // List and watch PartialObjectMetadata: the server sends each object's metadata only (a Secret's
+  // data never crosses the wire), for an informer that needs to know which objects exist.
+  Representation representation = Representation::Full;
 };
 
 // Called on the informer's thread, outside its lock; they may call get()/list(). A (re)list hands its
@@ -87,6 +90,7 @@ class Informer {
   std::shared_ptr<const nlohmann::json> get_shared(const std::string& key) const;
   std::vector<std::shared_ptr<const nlohmann::json>> list_shared() const;
   std::vector<std::string> keys() const;
+  bool contains(const std::string& key) const;
   std::size_t size() const;
   std::string last_resource_version() const;
 

@@ -768,6 +768,57 @@ TEST_CASE("fake_apiserver: concurrent writers — patches retry internally, upda
   CHECK(l["metadata"]["annotations"].size() == static_cast<std::size_t>(kThreads * kEach));  // no lost update
 }
 
+TEST_CASE("fake_apiserver: metadata-only reads (PartialObjectMetadata) for get, list and watch",
+          "[fake_apiserver]") {
+  Fixture f;
+  REQUIRE(f.post(kSecrets, secret("a", {{"app", "x"}}, {{"tls.key", "c2VjcmV0"}})).status == 201);
+  REQUIRE(f.post(kSecrets, secret("b")).status == 201);
+  auto c = f.client(f.server.admin_token());
+  const httplib::Headers as_list = {{"Accept", "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"}};
+  const httplib::Headers as_object = {{"Accept", "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}};
+
+  auto r = c->Get((std::string(kSecrets) + "?labelSelector=app%3Dx").c_str(), as_list);
+  REQUIRE(r);
+  REQUIRE(r->status == 200);
+  auto l = json::parse(r->body);
+  CHECK(l["kind"] == "PartialObjectMetadataList");
+  CHECK(l["apiVersion"] == "meta.k8s.io/v1");
+  CHECK_FALSE(l["metadata"]["resourceVersion"].get<std::string>().empty());
+  REQUIRE(l["items"].size() == 1);  // selectors apply as usual
+  CHECK(l["items"][0]["kind"] == "PartialObjectMetadata");
+  CHECK(l["items"][0]["metadata"]["name"] == "a");
+  CHECK(l["items"][0]["metadata"]["labels"]["app"] == "x");
+  CHECK_FALSE(l["items"][0].contains("data"));  // no Secret data on the wire
+  CHECK(r->body.find("c2VjcmV0") == std::string::npos);
+
+  r = c->Get((std::string(kSecrets) + "/a").c_str(), as_object);
+  REQUIRE(r);
+  auto o = json::parse(r->body);
+  CHECK(o["kind"] == "PartialObjectMetadata");
+  CHECK_FALSE(o.contains("data"));
+
+  // The media type must match the request, as on a real server.
+  r = c->Get(kSecrets, as_object);
+  REQUIRE(r);
+  CHECK(r->status == 406);
+  CHECK(json::parse(r->body)["reason"] == "NotAcceptable");
+  r = c->Get((std::string(kSecrets) + "/a").c_str(), as_list);
+  CHECK(r->status == 406);
+
+  WatchReader w(f, std::string(kSecrets) + "?watch=true&allowWatchBookmarks=true", "", as_object);
+  REQUIRE(w.wait_for_events(2));
+  REQUIRE(f.del(std::string(kSecrets) + "/a").status == 200);
+  REQUIRE(w.wait_for_events(3));
+  auto ev = w.events();
+  CHECK(ev[0]["type"] == "ADDED");
+  CHECK(ev[2]["type"] == "DELETED");
+  for (const auto& e : ev) {
+    CHECK(e["object"]["kind"] == "PartialObjectMetadata");
+    CHECK_FALSE(e["object"].contains("data"));
+  }
+  CHECK(ev[2]["object"]["metadata"]["name"] == "a");
+}
+
 TEST_CASE("fake_apiserver: server-side Table printing for kubectl get", "[fake_apiserver]") {
   Fixture f;
   json ing = ingress("web");

@@ -146,10 +146,11 @@ constexpr const char* kLeases = "/apis/coordination.k8s.io/v1/namespaces/default
 // A watch stream read on a background thread, split into JSON events.
 class WatchReader {
  public:
-  WatchReader(const Fixture& f, const std::string& path_and_query, const std::string& token = "")
+  WatchReader(const Fixture& f, const std::string& path_and_query, const std::string& token = "",
+              httplib::Headers headers = {})
       : client_(f.client(token.empty() ? f.server.admin_token() : token)) {
-    thread_ = std::thread([this, path_and_query] {
-      auto r = client_->Get(path_and_query.c_str(), [this](const char* data, size_t len) {
+    thread_ = std::thread([this, path_and_query, headers] {
+      auto r = client_->Get(path_and_query.c_str(), headers, [this](const char* data, size_t len) {
         std::unique_lock lk(mu_);
         if (block_) cv_.wait(lk, [this] { return !block_ || stop_; });
         buffer_.append(data, len);

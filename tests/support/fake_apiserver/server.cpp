@@ -95,6 +95,11 @@ json yaml_to_json(const YAML::Node& n) {
 
 std::string lines_of(const json& event) { return event.dump() + "\n"; }
 
+// An object as a metadata-only client sees it.
+json partial_of(const json& o) {
+  return {{"kind", "PartialObjectMetadata"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", o.value("metadata", json::object())}};
+}
+
 
 struct Watcher {
   const ResourceType* rt = nullptr;
@@ -103,6 +108,7 @@ struct Watcher {
   FieldSelector fields;
   std::size_t limit = 1000;
   bool table = false;
+  bool partial = false;  // PartialObjectMetadata objects
 
   std::mutex mu;
   std::condition_variable cv;
@@ -119,6 +125,8 @@ struct Watcher {
     if (table && ev["type"] != "ERROR" && ev["type"] != "BOOKMARK") {
       json t = make_table(*rt, {&ev["object"]}, json::object());
       ev["object"] = std::move(t);
+    } else if (partial && ev["type"] != "ERROR") {
+      ev["object"] = partial_of(ev["object"]);  // bookmarks too, as the real server sends them
     }
     return lines_of(ev);
   }
@@ -195,7 +203,10 @@ struct Request {
   std::string body;
   std::string user;
   bool table = false;  // Accept asks for meta.k8s.io Table (kubectl get)
+  // Accept asks for as=PartialObjectMetadata (get, watch) or as=PartialObjectMetadataList (list).
+  std::string partial;
 };
+
 
 // dryRun=All: validate and answer as if written, but change nothing (kubectl --dry-run=server).
 bool dry_run(const Request& req) {
@@ -1114,6 +1125,14 @@ Reply FakeApiServer::Impl::do_list(const Request& req, const ResourceType& rt, c
     meta["remainingItemCount"] = remaining;
   }
   if (req.table) return json_reply(200, make_table(rt, selected, meta));
+  if (req.partial == "PartialObjectMetadataList") {
+    json partial_items = json::array();
+    for (const json* o : selected) partial_items.push_back(partial_of(*o));
+    return json_reply(200, {{"kind", "PartialObjectMetadataList"},
+                            {"apiVersion", "meta.k8s.io/v1"},
+                            {"metadata", meta},
+                            {"items", partial_items}});
+  }
   return json_reply(200, {{"kind", rt.kind + "List"}, {"apiVersion", rt.api_version()}, {"metadata", meta}, {"items", items}});
 }
 
@@ -1187,6 +1206,7 @@ Reply FakeApiServer::Impl::do_watch(const Request& req, const ResourceType& rt, 
   w->fields = parse_field_selector(get("fieldSelector"), rt);
   w->limit = opts.watch_queue_limit;
   w->table = req.table;
+  w->partial = req.partial == "PartialObjectMetadata";
   bool bookmarks = get("allowWatchBookmarks") == "true" || get("allowWatchBookmarks") == "1";
   bool initial_events = get("sendInitialEvents") == "true";
   std::string rv_param = get("resourceVersion");
@@ -1491,6 +1511,16 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
     throw forbidden(req.user, verb, rt, sub, rt.namespaced ? ns : "", auth_name);
   }
   bool strict = param("fieldValidation") == "Strict";
+  // Metadata-only reads: lists want the List form, single objects and watches the object form.
+  if (!req.partial.empty() && (verb == "list" || verb == "watch" || verb == "get")) {
+    const std::string want = verb == "list" ? "PartialObjectMetadataList" : "PartialObjectMetadata";
+    if (req.partial != want) {
+      throw ApiError(406, "NotAcceptable",
+                     "only the following media types are accepted: application/json;as=" + want +
+                         ";g=meta.k8s.io;v=v1, application/json",
+                     json::object());
+    }
+  }
   if (verb == "watch") {
     is_watch = true;
     if (!name.empty()) {  // watching one object is a watch with metadata.name=<name>
@@ -1505,6 +1535,7 @@ Reply FakeApiServer::Impl::handle_resource(Request& req, const ResourceType& rt,
     const json* o = find(rt, rt.namespaced ? ns : "", name);
     if (!o) throw not_found(rt, name);
     if (req.table) return json_reply(200, make_table(rt, {o}, {{"resourceVersion", meta_str(*o, "resourceVersion")}}));
+    if (req.partial == "PartialObjectMetadata") return json_reply(200, partial_of(*o));
     return json_reply(200, *o);
   }
   if (verb == "create") {
@@ -1860,6 +1891,12 @@ void FakeApiServer::start() {
     req.content_type = hreq.get_header_value("Content-Type");
     std::string accept = hreq.get_header_value("Accept");
     req.table = accept.find("as=Table") != std::string::npos && accept.find("g=meta.k8s.io") != std::string::npos;
+    if (accept.find("g=meta.k8s.io") != std::string::npos) {
+      // The first media type of the list decides (a client may add plain JSON as a fallback).
+      const auto first = accept.substr(0, accept.find(','));
+      if (first.find("as=PartialObjectMetadataList") != std::string::npos) req.partial = "PartialObjectMetadataList";
+      else if (first.find("as=PartialObjectMetadata") != std::string::npos) req.partial = "PartialObjectMetadata";
+    }
     req.body = hreq.body;
     bool is_watch = false;
     Reply reply;

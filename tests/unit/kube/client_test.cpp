@@ -142,6 +142,47 @@ TEST_CASE("Client lists with selectors and follows continue tokens", "[kube][cli
   CHECK(query_of(reqs[1].url)["continue"] == "page2");
 }
 
+TEST_CASE("Client asks for metadata only when told, and deletes collections only with a selector", "[kube][client]") {
+  FakeHttp http([](const http::Request& r, const http::ChunkHandler* on_chunk) {
+    if (on_chunk != nullptr) {
+      (*on_chunk)(R"({"type":"ADDED","object":{"kind":"PartialObjectMetadata","metadata":{"name":"a"}}})"
+                  "\n");
+      return json_response(200, json::object());
+    }
+    if (r.method == "DELETE")
+      return json_response(200, {{"kind", "SecretList"}, {"metadata", json::object()},
+                                 {"items", json::array({{{"metadata", {{"name", "x"}}}, {"data", {{"k", "c2VjcmV0"}}}}})}});
+    return json_response(200, {{"kind", "PartialObjectMetadataList"}, {"metadata", {{"resourceVersion", "1"}}},
+                               {"items", json::array()}});
+  });
+  kube::Client c(http, cfg());
+  auto ref = kube::resources::secrets();
+  kube::ListOptions lo;
+  c.list(ref, "ns", lo);
+  lo.representation = kube::Representation::MetadataOnly;
+  c.list(ref, "ns", lo);
+  kube::WatchOptions wo;
+  wo.representation = kube::Representation::MetadataOnly;
+  c.watch(ref, "ns", wo, [](kube::WatchEventType, const json& o) { return o["kind"] != "PartialObjectMetadata"; });
+  auto reqs = http.requests();
+  REQUIRE(reqs.size() == 3);
+  CHECK(header(reqs[0], "Accept") == "application/json");
+  CHECK(header(reqs[1], "Accept") == "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1");
+  CHECK(header(reqs[2], "Accept") == "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1");
+
+  CHECK(kind_of([&] { c.remove_collection(ref, "ns", {}); }) == ErrorKind::Invalid);  // never "delete all"
+  CHECK(http.requests().size() == 3);
+  kube::ListOptions sel;
+  sel.label_selector = "a in (x,y)";
+  sel.field_selector = "metadata.name=x";
+  c.remove_collection(ref, "ns", sel);
+  auto del = http.requests().back();
+  CHECK(del.method == "DELETE");
+  CHECK(path_of(del.url) == "/api/v1/namespaces/ns/secrets");
+  CHECK(query_of(del.url)["labelSelector"] == "a%20in%20%28x%2Cy%29");
+  CHECK(query_of(del.url)["fieldSelector"] == "metadata.name%3Dx");
+}
+
 TEST_CASE("Client turns Status responses into error kinds and reports each request", "[kube][client]") {
   int code = 404;
   FakeHttp http([&](const http::Request&, const http::ChunkHandler*) {
