@@ -6,6 +6,9 @@
 #include <array>
 #include <chrono>
 #include <initializer_list>
+#include <mutex>
+#include <string>
+#include <vector>
 
 #include <openssl/bn.h>
 #include <openssl/core_names.h>
@@ -558,6 +561,41 @@ EvpPkeyPtr import_public_key(const CertificateSummary& cert) {
   return EvpPkeyPtr(out);
 }
 
+// Issuer keys, imported once each. A CA signs every certificate with the same few intermediates, and
+// importing a key (EVP_PKEY_fromdata) cost about as much as the verification itself. Bounded: the
+// least recently used of 8 goes. EVP_PKEY is reference-counted and safe to verify with from several
+// threads at once.
+class IssuerKeyCache {
+ public:
+  EvpPkeyPtr get(const CertificateSummary& issuer) {
+    std::string id(1, static_cast<char>(*issuer.key_algorithm));
+    for (const Bytes* part : {&issuer.ec_point, &issuer.rsa_modulus, &issuer.rsa_exponent}) {
+      id.append(std::to_string(part->size())).append(1, ':').append(part->begin(), part->end());
+    }
+    std::lock_guard lock(mu_);
+    for (auto it = entries_.begin(); it != entries_.end(); ++it) {
+      if (it->first != id) continue;
+      std::rotate(entries_.begin(), it, it + 1);  // most recently used first
+      return share(entries_.front().second.get());
+    }
+    EvpPkeyPtr key = import_public_key(issuer);
+    if (!key) return nullptr;
+    if (entries_.size() >= 8) entries_.pop_back();
+    entries_.emplace(entries_.begin(), std::move(id), std::move(key));
+    return share(entries_.front().second.get());
+  }
+
+ private:
+  static EvpPkeyPtr share(EVP_PKEY* key) { return EVP_PKEY_up_ref(key) == 1 ? EvpPkeyPtr(key) : nullptr; }
+  std::mutex mu_;
+  std::vector<std::pair<std::string, EvpPkeyPtr>> entries_;
+};
+
+IssuerKeyCache& issuer_keys() {
+  static IssuerKeyCache cache;  // process-wide, like OpenSSL's own caches: nothing here is configuration
+  return cache;
+}
+
 const EVP_MD* digest_of(SignatureAlgorithm alg) {
   switch (alg) {
     case SignatureAlgorithm::RsaSha256:
@@ -576,7 +614,7 @@ std::optional<bool> verify(const CertificateSummary& cert, const CertificateSumm
                        sig == SignatureAlgorithm::RsaSha512;
   // X509_verify refuses a key of the other type (ASN1_R_WRONG_PUBLIC_KEY_TYPE).
   if (rsa_sig != is_rsa(*issuer.key_algorithm)) return false;
-  const EvpPkeyPtr key = import_public_key(issuer);
+  const EvpPkeyPtr key = issuer_keys().get(issuer);
   if (!key) return std::nullopt;
   EvpMdCtxPtr md(EVP_MD_CTX_new());
   if (!md || EVP_DigestVerifyInit(md.get(), nullptr, digest_of(sig), nullptr, key.get()) != 1) return std::nullopt;

@@ -365,6 +365,26 @@ TEST_CASE("signature_verifies says what X509_verify says, or nothing outside the
   }
 }
 
+TEST_CASE("signature_verifies keeps issuers apart across its key cache (more issuers than it holds)") {
+  std::vector<TestCa> roots;
+  for (int i = 0; i < 10; ++i)
+    roots.push_back(make_root("Cache Root " + std::to_string(i), i % 3 == 0 ? KeyAlgorithm::Rsa2048 : KeyAlgorithm::EcdsaP256));
+  std::vector<CertificateSummary> leaves, issuers;
+  for (const auto& ca : roots) {
+    leaves.push_back(read_certificate_der(
+        issue_certificate(ca.key, ca.cert, keys().p256.public_key(), {"cache.example"}, kNow, 90 * 24h).to_der()));
+    issuers.push_back(read_certificate_der(ca.cert.to_der()));
+  }
+  for (int round = 0; round < 2; ++round) {  // the second round finds some keys cached, some evicted
+    for (std::size_t l = 0; l < leaves.size(); ++l) {
+      for (std::size_t i = 0; i < issuers.size(); ++i) {
+        INFO("leaf " << l << " issuer " << i);
+        CHECK(signature_verifies(leaves[l], issuers[i]) == std::optional<bool>(l == i));
+      }
+    }
+  }
+}
+
 TEST_CASE("signature_verifies agrees with X509_verify on every flipped byte of certificate and issuer") {
   const TestCa ec_root = make_root("Flip EC Root");
   const TestCa rsa_root = make_root("Flip RSA Root", KeyAlgorithm::Rsa2048);
