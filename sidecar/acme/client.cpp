@@ -10,6 +10,7 @@
 #include "acme/jws.hpp"
 #include "acme/problem.hpp"
 #include "core/error.hpp"
+#include "core/json_document.hpp"
 #include "crypto/csr.hpp"
 #include "crypto/jwk.hpp"
 #include "crypto/x509.hpp"
@@ -227,29 +228,41 @@ Order AcmeClient::fetch_order(const std::string& order_url) {
 
 Order AcmeClient::create_order(const IssueRequest& request, std::string& order_url) {
   Directory dir = directory();
-  json payload;
-  payload["identifiers"] = json::array();
-  for (const auto& n : request.names) payload["identifiers"].push_back({{"type", "dns"}, {"value", n}});
-  if (request.profile && !request.profile->empty()) {
-    if (!dir.meta.profiles.count(*request.profile)) {
-      std::vector<std::string> offered;
-      for (const auto& [k, v] : dir.meta.profiles) offered.push_back(k);
-      throw Error(ErrorKind::Config, "ACME profile '" + *request.profile + "' is not offered by the CA",
-                  {{"offered", offered.empty() ? std::string("none") : join(offered)}});
-    }
-    payload["profile"] = *request.profile;
+  if (request.profile && !request.profile->empty() && !dir.meta.profiles.count(*request.profile)) {
+    std::vector<std::string> offered;
+    for (const auto& [k, v] : dir.meta.profiles) offered.push_back(k);
+    throw Error(ErrorKind::Config, "ACME profile '" + *request.profile + "' is not offered by the CA",
+                {{"offered", offered.empty() ? std::string("none") : join(offered)}});
   }
   bool with_replaces = request.replaces && !request.replaces->empty() && !dir.renewal_info.empty();
-  if (with_replaces) payload["replaces"] = *request.replaces;
+  // The payload as text (RFC 8555 §7.4: identifiers, and the profile and ARI extensions when used).
+  const auto payload = [&](bool replaces) {
+    std::string out = R"({"identifiers":[)";
+    for (std::size_t i = 0; i < request.names.size(); ++i) {
+      out += i == 0 ? R"({"type":"dns","value":)" : R"(,{"type":"dns","value":)";
+      core::append_json_string(out, request.names[i]);
+      out += '}';
+    }
+    out += ']';
+    if (request.profile && !request.profile->empty()) {
+      out += R"(,"profile":)";
+      core::append_json_string(out, *request.profile);
+    }
+    if (replaces) {
+      out += R"(,"replaces":)";
+      core::append_json_string(out, *request.replaces);
+    }
+    out += '}';
+    return out;
+  };
   http::Response r;
   try {
-    r = transport_.post(dir.new_order, Endpoint::Order, signer(), payload.dump());
+    r = transport_.post(dir.new_order, Endpoint::Order, signer(), payload(with_replaces));
   } catch (const Error& e) {
     // The replaced certificate may already have a successor order; that must not block issuance.
     if (!with_replaces || e.acme_type != "alreadyReplaced") throw;
     log_.warn("CA refused 'replaces'; ordering without it", {{"error", e.message()}});
-    payload.erase("replaces");
-    r = transport_.post(dir.new_order, Endpoint::Order, signer(), payload.dump());
+    r = transport_.post(dir.new_order, Endpoint::Order, signer(), payload(false));
   }
   order_url = required_location(r, "newOrder");
   return parse_body<Order>(parse_order, r, dir.new_order);
@@ -423,9 +436,10 @@ IssuedCertificate AcmeClient::drive(const std::string& order_url, Order order, c
       }
       case Status::Ready: {
         crypto::Csr csr = crypto::make_csr(*request.key, request.names);
-        json payload{{"csr", crypto::base64url_encode(crypto::ByteView(csr.der))}};
+        // base64url needs no escaping
+        const std::string payload = R"({"csr":")" + crypto::base64url_encode(crypto::ByteView(csr.der)) + R"("})";
         try {
-          auto r = transport_.post(order.finalize, Endpoint::Finalize, signer(), payload.dump());
+          auto r = transport_.post(order.finalize, Endpoint::Finalize, signer(), payload);
           retry_after = transport_.retry_after(r);
           order = parse_body<Order>(parse_order, r, order.finalize);
         } catch (const Error& e) {

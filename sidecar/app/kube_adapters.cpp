@@ -418,11 +418,14 @@ void OrderStateStore::remove(const std::string& certificate_key) {
     if (listed_ && stored_.count(name) == 0) return;
     auto id = order_ids_.find(name);
     if (options_.batch_delay > std::chrono::milliseconds::zero() && id != order_ids_.end()) {
-      if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
+      const bool first = pending_.empty();
+      if (first) first_pending_ = std::chrono::steady_clock::now();
       pending_[name] = id->second;
       order_ids_.erase(id);
       stored_.erase(name);
-      wake_.notify_all();
+      // The batcher needs a wake only to start its timer or to send a full batch (a wake per delete would
+      // be a context switch per certificate).
+      if (first || pending_.size() >= options_.batch_max) wake_.notify_all();
       return;
     }
   }

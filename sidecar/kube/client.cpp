@@ -250,7 +250,7 @@ void Client::watch(const ResourceRef& ref, const std::string& ns, const WatchOpt
           event_error = status_error_from_body(to_body(object), 0).with("path", p);
           return false;
         }
-        return handler(type, object);
+        return handler(type, std::move(object));
       });
     });
   } catch (const Error&) {

@@ -46,8 +46,9 @@ enum class PatchType { Merge, Json, StrategicMerge };
 // verb: the Kubernetes API verb as RBAC names it (get list watch create update patch delete), or the
 // HTTP method of raw(); code: HTTP status, 0 = no response.
 using RequestObserver = std::function<void(std::string_view verb, std::string_view resource, int code)>;
-// Return false to end the watch. ERROR events never reach the handler: watch() throws them.
-using WatchHandler = std::function<bool(WatchEventType type, const nlohmann::json& object)>;
+// Return false to end the watch. ERROR events never reach the handler: watch() throws them. The object is
+// the handler's to keep (moved in: a Secret's data is not copied once more).
+using WatchHandler = std::function<bool(WatchEventType type, nlohmann::json&& object)>;
 
 class Client {
  public:

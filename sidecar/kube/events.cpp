@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "core/error.hpp"
@@ -90,7 +91,9 @@ void EventRecorder::record(const ObjectReference& object, EventType type, std::s
     const std::string ns = object.namespace_name.empty() ? options_.fallback_namespace : object.namespace_name;
     auto log = log_.with({{"object", object.kind + " " + ns + "/" + object.name}, {"reason", std::string(reason)}});
 
-    std::lock_guard lock(mu_);  // serialises API calls too: events are rare once de-duplicated
+    // The lock guards the rate limits and the de-duplication state, not the API calls: workers that
+    // finish together must not queue behind each other's requests.
+    std::unique_lock lock(mu_);
     const auto now = clock_.now();
     if (!allow(object_key, now)) {
       ++stats_.dropped;
@@ -100,21 +103,33 @@ void EventRecorder::record(const ObjectReference& object, EventType type, std::s
     auto it = seen_.find(key);
     if (it != seen_.end() && now - it->second.last < options_.dedup_window) {
       Seen& s = it->second;
-      json patch = {{"count", s.count + 1}, {"lastTimestamp", format_time(now)}};
+      const Seen before = s;
+      ++s.count;  // claimed now, so a concurrent repeat counts on from here
+      s.last = now;
+      const Seen sent = s;
+      lock.unlock();
+      json patch = {{"count", sent.count}, {"lastTimestamp", format_time(now)}};
+      std::optional<Error> failure;
       try {
-        client_.patch(resources::events(), s.event_namespace, s.event_name, patch, PatchType::Merge);
-        ++s.count;
-        s.last = now;
+        client_.patch(resources::events(), sent.event_namespace, sent.event_name, patch, PatchType::Merge);
+      } catch (const Error& e) {
+        failure = e;
+      }
+      lock.lock();
+      if (!failure) {
         ++stats_.patched;
         return;
-      } catch (const Error& e) {
-        if (e.kind() != ErrorKind::NotFound) {
-          ++stats_.failed;
-          log.warn("event update failed", {{"error", e.what()}});
-          return;
-        }
-        // The Event expired on the server (TTL): create a fresh one below.
       }
+      if (auto again = seen_.find(key); again != seen_.end() && again->second.event_name == sent.event_name &&
+                                        again->second.count == sent.count) {
+        again->second = before;  // not counted on the server: the next repeat sends this count again
+      }
+      if (failure->kind() != ErrorKind::NotFound) {
+        ++stats_.failed;
+        log.warn("event update failed", {{"error", failure->what()}});
+        return;
+      }
+      // The Event expired on the server (TTL): create a fresh one below.
     }
     char suffix[32];
     std::snprintf(suffix, sizeof suffix, ".%llx",
@@ -160,13 +175,16 @@ void EventRecorder::record(const ObjectReference& object, EventType type, std::s
     event += '}';
     member("type", type_str);
     event += '}';
+    lock.unlock();
     try {
       client_.create_text(resources::events(), ns, std::move(event), Client::Echo::Metadata);
     } catch (const Error& e) {
+      lock.lock();
       ++stats_.failed;
       log.warn("event create failed", {{"error", e.what()}});
       return;
     }
+    lock.lock();
     seen_[key] = Seen{name, ns, 1, now};
     ++stats_.created;
     evict_if_needed();

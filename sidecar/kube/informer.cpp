@@ -230,11 +230,11 @@ struct Informer::Impl {
         wo.idle_timeout = options.idle_timeout;
         wo.stop = stop;
         int events = 0;
-        client.watch(options.resource, options.namespace_name, wo, [&](WatchEventType type, const json& obj) {
+        client.watch(options.resource, options.namespace_name, wo, [&](WatchEventType type, json&& obj) {
           ++events;
           failures = 0;
           if (metrics.on_event) metrics.on_event(clock.now());
-          apply(type, json(obj));
+          apply(type, std::move(obj));
           return !stop.stop_requested();
         });
         if (stop.stop_requested()) break;
