@@ -6,6 +6,7 @@
 #include <array>
 #include <chrono>
 #include <initializer_list>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/rsa.h>
 
 #include "core/error.hpp"
 #include "crypto/internal.hpp"
@@ -561,13 +563,59 @@ EvpPkeyPtr import_public_key(const CertificateSummary& cert) {
   return EvpPkeyPtr(out);
 }
 
-// Issuer keys, imported once each. A CA signs every certificate with the same few intermediates, and
-// importing a key (EVP_PKEY_fromdata) cost about as much as the verification itself. Bounded: the
-// least recently used of 8 goes. EVP_PKEY is reference-counted and safe to verify with from several
-// threads at once.
+const EVP_MD* digest_of(SignatureAlgorithm alg) {
+  // Fetched once: a digest named on every call is looked up in the provider store each time.
+  static const EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  static const EVP_MD* const sha384 = EVP_MD_fetch(nullptr, "SHA384", nullptr);
+  static const EVP_MD* const sha512 = EVP_MD_fetch(nullptr, "SHA512", nullptr);
+  switch (alg) {
+    case SignatureAlgorithm::RsaSha256:
+    case SignatureAlgorithm::EcdsaSha256: return sha256;
+    case SignatureAlgorithm::RsaSha384:
+    case SignatureAlgorithm::EcdsaSha384: return sha384;
+    case SignatureAlgorithm::RsaSha512: return sha512;
+  }
+  return nullptr;
+}
+
+// An issuer's key, imported once, with verification contexts initialised once per signature algorithm
+// and reused (one per concurrent verification). Importing the key (EVP_PKEY_fromdata) and initialising
+// a context (EVP_DigestVerifyInit's provider lookups) each cost about as much as the RSA verification.
+struct IssuerKey {
+  EvpPkeyPtr key;
+  std::mutex mu;
+  std::vector<std::pair<SignatureAlgorithm, EvpPkeyCtxPtr>> idle;
+
+  EvpPkeyCtxPtr take(SignatureAlgorithm sig) {
+    {
+      std::lock_guard lock(mu);
+      for (auto it = idle.begin(); it != idle.end(); ++it) {
+        if (it->first != sig) continue;
+        EvpPkeyCtxPtr ctx = std::move(it->second);
+        idle.erase(it);
+        return ctx;
+      }
+    }
+    EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
+    if (!ctx || EVP_PKEY_verify_init(ctx.get()) != 1) return nullptr;
+    const bool rsa = sig == SignatureAlgorithm::RsaSha256 || sig == SignatureAlgorithm::RsaSha384 ||
+                     sig == SignatureAlgorithm::RsaSha512;
+    // What X509_verify checks: PKCS#1 v1.5 over a DigestInfo naming the hash; ECDSA over the digest.
+    if (rsa && EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) return nullptr;
+    if (EVP_PKEY_CTX_set_signature_md(ctx.get(), digest_of(sig)) != 1) return nullptr;
+    return ctx;
+  }
+  void give(SignatureAlgorithm sig, EvpPkeyCtxPtr ctx) {
+    std::lock_guard lock(mu);
+    if (idle.size() < 16) idle.emplace_back(sig, std::move(ctx));
+  }
+};
+
+// The issuers' keys. A CA signs every certificate with the same few intermediates. Bounded: the least
+// recently used of 8 goes (a context in use keeps its key alive through the shared_ptr).
 class IssuerKeyCache {
  public:
-  EvpPkeyPtr get(const CertificateSummary& issuer) {
+  std::shared_ptr<IssuerKey> get(const CertificateSummary& issuer) {
     std::string id(1, static_cast<char>(*issuer.key_algorithm));
     for (const Bytes* part : {&issuer.ec_point, &issuer.rsa_modulus, &issuer.rsa_exponent}) {
       id.append(std::to_string(part->size())).append(1, ':').append(part->begin(), part->end());
@@ -576,35 +624,24 @@ class IssuerKeyCache {
     for (auto it = entries_.begin(); it != entries_.end(); ++it) {
       if (it->first != id) continue;
       std::rotate(entries_.begin(), it, it + 1);  // most recently used first
-      return share(entries_.front().second.get());
+      return entries_.front().second;
     }
-    EvpPkeyPtr key = import_public_key(issuer);
-    if (!key) return nullptr;
+    auto entry = std::make_shared<IssuerKey>();
+    entry->key = import_public_key(issuer);
+    if (!entry->key) return nullptr;
     if (entries_.size() >= 8) entries_.pop_back();
-    entries_.emplace(entries_.begin(), std::move(id), std::move(key));
-    return share(entries_.front().second.get());
+    entries_.emplace(entries_.begin(), std::move(id), entry);
+    return entry;
   }
 
  private:
-  static EvpPkeyPtr share(EVP_PKEY* key) { return EVP_PKEY_up_ref(key) == 1 ? EvpPkeyPtr(key) : nullptr; }
   std::mutex mu_;
-  std::vector<std::pair<std::string, EvpPkeyPtr>> entries_;
+  std::vector<std::pair<std::string, std::shared_ptr<IssuerKey>>> entries_;
 };
 
 IssuerKeyCache& issuer_keys() {
   static IssuerKeyCache cache;  // process-wide, like OpenSSL's own caches: nothing here is configuration
   return cache;
-}
-
-const EVP_MD* digest_of(SignatureAlgorithm alg) {
-  switch (alg) {
-    case SignatureAlgorithm::RsaSha256:
-    case SignatureAlgorithm::EcdsaSha256: return EVP_sha256();
-    case SignatureAlgorithm::RsaSha384:
-    case SignatureAlgorithm::EcdsaSha384: return EVP_sha384();
-    case SignatureAlgorithm::RsaSha512: return EVP_sha512();
-  }
-  return nullptr;
 }
 
 std::optional<bool> verify(const CertificateSummary& cert, const CertificateSummary& issuer) {
@@ -614,12 +651,17 @@ std::optional<bool> verify(const CertificateSummary& cert, const CertificateSumm
                        sig == SignatureAlgorithm::RsaSha512;
   // X509_verify refuses a key of the other type (ASN1_R_WRONG_PUBLIC_KEY_TYPE).
   if (rsa_sig != is_rsa(*issuer.key_algorithm)) return false;
-  const EvpPkeyPtr key = issuer_keys().get(issuer);
-  if (!key) return std::nullopt;
-  EvpMdCtxPtr md(EVP_MD_CTX_new());
-  if (!md || EVP_DigestVerifyInit(md.get(), nullptr, digest_of(sig), nullptr, key.get()) != 1) return std::nullopt;
-  return EVP_DigestVerify(md.get(), cert.signature.data(), cert.signature.size(), cert.tbs.data(),
-                          cert.tbs.size()) == 1;
+  const EVP_MD* md = digest_of(sig);
+  const auto entry = issuer_keys().get(issuer);
+  if (!entry || md == nullptr) return std::nullopt;
+  unsigned char hashed[EVP_MAX_MD_SIZE];
+  unsigned int hashed_len = 0;
+  if (EVP_Digest(cert.tbs.data(), cert.tbs.size(), hashed, &hashed_len, md, nullptr) != 1) return std::nullopt;
+  EvpPkeyCtxPtr ctx = entry->take(sig);
+  if (!ctx) return std::nullopt;
+  const int r = EVP_PKEY_verify(ctx.get(), cert.signature.data(), cert.signature.size(), hashed, hashed_len);
+  entry->give(sig, std::move(ctx));  // a failed verification leaves the context as initialised
+  return r == 1;
 }
 
 }  // namespace
