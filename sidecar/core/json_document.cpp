@@ -41,7 +41,7 @@ class JsonParser {
     doc_.nodes_.push_back(Node{begin, 0, 0, type, false, key});
     return static_cast<std::uint32_t>(doc_.nodes_.size() - 1);
   }
-  void close(std::uint32_t index) { doc_.nodes_[index].next = static_cast<std::uint32_t>(doc_.nodes_.size()); }
+  void close_node(std::uint32_t index) { doc_.nodes_[index].next = static_cast<std::uint32_t>(doc_.nodes_.size()); }
 
   bool value(std::size_t depth) {
     if (pos_ >= s_.size()) return fail("unexpected end of input");
@@ -62,7 +62,7 @@ class JsonParser {
     doc_.nodes_[i].escaped = truth;
     doc_.nodes_[i].length = static_cast<std::uint32_t>(word.size());
     pos_ += word.size();
-    close(i);
+    close_node(i);
     return true;
   }
 
@@ -101,7 +101,7 @@ class JsonParser {
     }
     auto i = add(Type::Number, static_cast<std::uint32_t>(start));
     doc_.nodes_[i].length = static_cast<std::uint32_t>(pos_ - start);
-    close(i);
+    close_node(i);
     return true;
   }
 
@@ -203,76 +203,59 @@ class JsonParser {
     node.length = static_cast<std::uint32_t>(pos_ - node.begin);
     node.escaped = escaped;
     ++pos_;  // the closing quote
-    close(i);
+    close_node(i);
+    return true;
+  }
+
+  // '[' or '{' at pos_: elements (or members) separated by ',' up to `close`.
+  template <typename Element>
+  bool container(std::size_t depth, Type type, char close, const char* unterminated, const char* expected,
+                 Element element) {
+    if (depth >= max_depth_) return fail("nesting too deep");
+    auto i = add(type, static_cast<std::uint32_t>(pos_));
+    ++pos_;
+    skip_ws();
+    std::uint32_t count = 0;
+    if (pos_ < s_.size() && s_[pos_] == close) {
+      ++pos_;
+    } else {
+      while (true) {
+        if (!element()) return false;
+        ++count;
+        skip_ws();
+        if (pos_ >= s_.size()) return fail(unterminated);
+        if (s_[pos_] == ',') {
+          ++pos_;
+          skip_ws();
+          continue;
+        }
+        if (s_[pos_] == close) {
+          ++pos_;
+          break;
+        }
+        return fail(expected);
+      }
+    }
+    doc_.nodes_[i].length = count;
+    close_node(i);
     return true;
   }
 
   bool array(std::size_t depth) {
-    if (depth >= max_depth_) return fail("nesting too deep");
-    auto i = add(Type::Array, static_cast<std::uint32_t>(pos_));
-    ++pos_;
-    skip_ws();
-    std::uint32_t count = 0;
-    if (pos_ < s_.size() && s_[pos_] == ']') {
-      ++pos_;
-    } else {
-      while (true) {
-        if (!value(depth + 1)) return false;
-        ++count;
-        skip_ws();
-        if (pos_ >= s_.size()) return fail("unterminated array");
-        if (s_[pos_] == ',') {
-          ++pos_;
-          skip_ws();
-          continue;
-        }
-        if (s_[pos_] == ']') {
-          ++pos_;
-          break;
-        }
-        return fail("expected ',' or ']' in an array");
-      }
-    }
-    doc_.nodes_[i].length = count;
-    close(i);
-    return true;
+    return container(depth, Type::Array, ']', "unterminated array", "expected ',' or ']' in an array",
+                     [&] { return value(depth + 1); });
   }
 
   bool object(std::size_t depth) {
-    if (depth >= max_depth_) return fail("nesting too deep");
-    auto i = add(Type::Object, static_cast<std::uint32_t>(pos_));
-    ++pos_;
-    skip_ws();
-    std::uint32_t count = 0;
-    if (pos_ < s_.size() && s_[pos_] == '}') {
+    return container(depth, Type::Object, '}', "unterminated object", "expected ',' or '}' in an object", [&] {
+      if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a string key in an object");
+      if (!string(true)) return false;
+      skip_ws();
+      if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':' after an object key");
       ++pos_;
-    } else {
-      while (true) {
-        if (pos_ >= s_.size() || s_[pos_] != '"') return fail("expected a string key in an object");
-        if (!string(true)) return false;
-        skip_ws();
-        if (pos_ >= s_.size() || s_[pos_] != ':') return fail("expected ':' after an object key");
-        ++pos_;
-        skip_ws();
-        if (!value(depth + 1)) return false;
-        ++count;
-        skip_ws();
-        if (pos_ >= s_.size()) return fail("unterminated object");
-        if (s_[pos_] == ',') {
-          ++pos_;
-          skip_ws();
-          continue;
-        }
-        if (s_[pos_] == '}') {
-          ++pos_;
-          break;
-        }
-        return fail("expected ',' or '}' in an object");
-      }
-    }
-    doc_.nodes_[i].length = count;
-    close(i);
-    return true;
+      skip_ws();
+      return value(depth + 1);
+    });
   }
 
   JsonDocument& doc_;

@@ -5,6 +5,7 @@
 #include <mutex>
 
 #include "core/error.hpp"
+#include "core/json_document.hpp"
 
 namespace acme_sidecar::core {
 
@@ -68,11 +69,14 @@ std::string timestamp(TimePoint t) {
 }
 
 void append_field(std::string& line, std::string_view key, std::string_view value) {
-  line += ",\"";
-  line += json_escape(key);
-  line += "\":\"";
-  line += looks_like_secret(value) ? std::string("[redacted]") : json_escape(value);
-  line += '"';
+  line += ',';
+  append_json_string(line, key);
+  line += ':';
+  if (looks_like_secret(value)) {
+    line += "\"[redacted]\"";
+  } else {
+    append_json_string(line, value);
+  }
 }
 }  // namespace
 
@@ -89,25 +93,8 @@ void Logger::log(LogLevel level, std::string_view msg, const LogFields& fields) 
 
 std::string json_escape(std::string_view s) {
   std::string out;
-  out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\r': out += "\\r"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
-  }
-  return out;
+  append_json_string(out, s);
+  return out.substr(1, out.size() - 2);  // without the quotes
 }
 
 bool looks_like_secret(std::string_view s) {

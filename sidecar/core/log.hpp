@@ -50,7 +50,8 @@ class Logger {
   LogFields context_;
 };
 
-// JSON string escaping (RFC 8259), shared by the logger and anything else writing JSON by hand.
+// JSON string escaping (RFC 8259) without the quotes, as core::append_json_string writes it (a byte that
+// is not UTF-8 becomes U+FFFD, so a log line is always valid JSON).
 std::string json_escape(std::string_view s);
 // True when `s` contains PEM private-key armour or similar secret material.
 bool looks_like_secret(std::string_view s);

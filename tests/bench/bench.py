@@ -677,6 +677,8 @@ class Bench:
         t_all = time.monotonic() - t0
         if not ok:
             log(f"  repetition {rep} stalled: left out")
+            self.notes.append(f"Burst repetition {rep} stalled (no Secret for {STALL_S} s: Pebble's store deadlock, "
+                              "see README) and is left out of the ratio's spread.")
             return
         c_side, c_peb = cpu_seconds(self.sidecar.pid) - c_side0, cpu_seconds(self.pebble.pid) - c_peb0
         rec = {"all_s": t_all, "sidecar_cpu": c_side / n, "pebble_cpu": c_peb / n}

@@ -1,39 +1,16 @@
 // Differential fuzz target: core::JsonDocument must accept exactly what nlohmann-json accepts (below
 // the nesting limit) and read the same values; any disagreement aborts.
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 #include <string_view>
 
 #include "core/json_document.hpp"
-
-namespace {
+#include "tests/fuzz/core/to_nlohmann.hpp"
 
 using acme_sidecar::core::JsonDocument;
-using acme_sidecar::core::JsonValue;
-
-nlohmann::json to_tree(JsonValue v) {
-  switch (v.type()) {
-    case JsonValue::Type::Null: return nullptr;
-    case JsonValue::Type::Boolean: return v.boolean();
-    case JsonValue::Type::String: return v.str();
-    case JsonValue::Type::Number: return nlohmann::json::parse(v.raw());
-    case JsonValue::Type::Array: {
-      auto out = nlohmann::json::array();
-      for (auto e : v) out.push_back(to_tree(e));
-      return out;
-    }
-    case JsonValue::Type::Object: {
-      auto out = nlohmann::json::object();
-      for (auto m : v) out[m.key()] = to_tree(m);
-      return out;
-    }
-  }
-  return {};
-}
-
-}  // namespace
+using acme_sidecar::testing::to_nlohmann;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view text(reinterpret_cast<const char*>(data), size);
@@ -52,10 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto nul = text.find('\0');
     if (nul == std::string_view::npos) std::abort();
     auto prefix = JsonDocument::parse(text.substr(0, nul));
-    if (!prefix.ok() || to_tree(prefix.root()) != theirs) std::abort();
+    if (!prefix.ok() || to_nlohmann(prefix.root()) != theirs) std::abort();
     return 0;
   }
   if (ours.ok() != !theirs.is_discarded()) std::abort();
-  if (ours.ok() && to_tree(ours.root()) != theirs) std::abort();
+  if (ours.ok() && to_nlohmann(ours.root()) != theirs) std::abort();
   return 0;
 }

@@ -4,32 +4,14 @@
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "tests/fuzz/core/to_nlohmann.hpp"
+
 using acme_sidecar::core::append_json_string;
 using acme_sidecar::core::JsonDocument;
 using acme_sidecar::core::JsonValue;
+using acme_sidecar::testing::to_nlohmann;
 
 namespace {
-
-// The document as an nlohmann tree, to compare with nlohmann's own parse.
-nlohmann::json to_tree(JsonValue v) {
-  switch (v.type()) {
-    case JsonValue::Type::Null: return nullptr;
-    case JsonValue::Type::Boolean: return v.boolean();
-    case JsonValue::Type::String: return v.str();
-    case JsonValue::Type::Number: return nlohmann::json::parse(v.raw());
-    case JsonValue::Type::Array: {
-      auto out = nlohmann::json::array();
-      for (auto e : v) out.push_back(to_tree(e));
-      return out;
-    }
-    case JsonValue::Type::Object: {
-      auto out = nlohmann::json::object();
-      for (auto m : v) out[m.key()] = to_tree(m);
-      return out;
-    }
-  }
-  return {};
-}
 
 // Accepts exactly what nlohmann accepts, and reads the same values.
 void check_agrees(const std::string& text) {
@@ -37,7 +19,7 @@ void check_agrees(const std::string& text) {
   auto ours = JsonDocument::parse(text);
   auto theirs = nlohmann::json::parse(text, nullptr, false);
   REQUIRE(ours.ok() == !theirs.is_discarded());
-  if (ours.ok()) CHECK(to_tree(ours.root()) == theirs);
+  if (ours.ok()) CHECK(to_nlohmann(ours.root()) == theirs);
 }
 
 }  // namespace
