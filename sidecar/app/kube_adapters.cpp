@@ -1,5 +1,6 @@
 #include "app/kube_adapters.hpp"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "controller/decode.hpp"
@@ -262,7 +263,9 @@ void OrderStateStore::run_batches(std::stop_token stop) {
     // Until something waits; then until the batch is full or the first one has waited long enough.
     wake_.wait(lock, stop, [&] { return !pending_.empty(); });
     if (stop.stop_requested()) break;
-    const auto due = first_pending_ + options_.batch_delay;
+    // After failures the batches wait longer (doubling up to a minute): an API server that refuses them
+    // (RBAC, outage) gets a request and a warning now and then, not every second.
+    const auto due = first_pending_ + std::max(options_.batch_delay, retry_delay_);
     wake_.wait_until(lock, stop, due, [&] { return pending_.size() >= options_.batch_max; });
     if (stop.stop_requested()) break;
     lock.unlock();
@@ -294,10 +297,14 @@ void OrderStateStore::flush() {
     try {
       client_.remove_collection(kube::resources::secrets(), namespace_, opts);
       log_.debug("order states deleted", {{"count", std::to_string(chunk.size())}});
+      std::lock_guard lock(mu_);
+      retry_delay_ = std::chrono::milliseconds::zero();
     } catch (const Error& e) {
       log_.warn("could not delete order states; retrying with the next batch",
                 {{"count", std::to_string(chunk.size())}, {"error", e.what()}});
       std::lock_guard lock(mu_);
+      retry_delay_ = std::min<std::chrono::milliseconds>(
+          std::max(retry_delay_ * 2, options_.batch_delay * 2), std::chrono::minutes(1));
       if (pending_.empty()) first_pending_ = std::chrono::steady_clock::now();
       for (auto& [name, id] : chunk) pending_.emplace(name, id);  // a newer entry for the name wins
     }

@@ -195,6 +195,7 @@ class OrderStateStore {
   std::map<std::string, std::string> order_ids_;   // object name → order id of the state saved or loaded
   std::map<std::string, std::string> pending_;     // object name → order id, waiting for the batch
   std::chrono::steady_clock::time_point first_pending_;
+  std::chrono::milliseconds retry_delay_{0};  // after failed batches: the wait before the next one
   std::condition_variable_any wake_;
   std::mutex flush_mu_;  // one batch in flight at a time
   std::jthread batcher_;  // last: stopped and joined before the members it uses go

@@ -337,6 +337,15 @@ TEST_CASE("order state: batches go on their own, when full or after the delay, a
     wait_for([&] { return api.size() == 1; });
     CHECK(api.count("DELETECOLLECTION") == 1);
   }
+  SECTION("after a failed batch, again later on its own") {
+    FakeSecrets api;
+    api.fail_collection_deletes = 1;
+    app::OrderStateStore orders(api.client(), "own", core::Logger::discard(), {20ms, 50});
+    orders.save(state("ns/a"));
+    orders.remove("ns/a");
+    wait_for([&] { return api.size() == 0; });
+    CHECK(api.count("DELETECOLLECTION") == 2);  // the refused one, then the retry
+  }
   SECTION("at destruction") {
     FakeSecrets api;
     {
