@@ -10,6 +10,34 @@ namespace acme_sidecar::core {
 
 using Type = JsonValue::Type;
 
+namespace {
+// Length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80), or 0 (RFC 3629 table 3-7).
+std::size_t utf8_length(std::string_view s, std::size_t i) {
+  const auto c = static_cast<unsigned char>(s[i]);
+  std::size_t len;
+  unsigned char lo = 0x80, hi = 0xBF;
+  if (c >= 0xC2 && c <= 0xDF) {
+    len = 2;
+  } else if (c >= 0xE0 && c <= 0xEF) {
+    len = 3;
+    if (c == 0xE0) lo = 0xA0;
+    if (c == 0xED) hi = 0x9F;
+  } else if (c >= 0xF0 && c <= 0xF4) {
+    len = 4;
+    if (c == 0xF0) lo = 0x90;
+    if (c == 0xF4) hi = 0x8F;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  const auto b1 = static_cast<unsigned char>(s[i + 1]);
+  if (b1 < lo || b1 > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
+  return len;
+}
+}  // namespace
+
 class JsonParser {
  public:
   JsonParser(JsonDocument& doc, std::size_t max_depth) : doc_(doc), s_(doc.text_), max_depth_(max_depth) {}
@@ -105,35 +133,10 @@ class JsonParser {
     return true;
   }
 
-  static bool cont(unsigned char c) { return (c & 0xC0) == 0x80; }
-
-  // At a byte >= 0x80: consumes one well-formed UTF-8 sequence (RFC 3629 table 3-7).
+  // At a byte >= 0x80: consumes one well-formed UTF-8 sequence.
   bool utf8() {
-    const auto* p = reinterpret_cast<const unsigned char*>(s_.data());
-    const std::size_t n = s_.size();
-    const unsigned char c = p[pos_];
-    auto at = [&](std::size_t k) -> int { return pos_ + k < n ? p[pos_ + k] : -1; };
-    int len;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-      len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      len = 3;
-      if (c == 0xE0) lo = 0xA0;
-      if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      len = 4;
-      if (c == 0xF0) lo = 0x90;
-      if (c == 0xF4) hi = 0x8F;
-    } else {
-      return fail("invalid UTF-8 in a string");
-    }
-    const int b1 = at(1);
-    if (b1 < lo || b1 > hi) return fail("invalid UTF-8 in a string");
-    for (int k = 2; k < len; ++k) {
-      const int b = at(k);
-      if (b < 0 || !cont(static_cast<unsigned char>(b))) return fail("invalid UTF-8 in a string");
-    }
+    const auto len = utf8_length(s_, pos_);
+    if (len == 0) return fail("invalid UTF-8 in a string");
     pos_ += len;
     return true;
   }
@@ -456,33 +459,6 @@ bool JsonValue::key_equals(std::string_view s) const {
   return JsonValue(doc_, index_ - 1).equals(s);
 }
 
-namespace {
-// Length of the well-formed UTF-8 sequence at s[i] (a byte >= 0x80), or 0 (RFC 3629 table 3-7).
-std::size_t utf8_length(std::string_view s, std::size_t i) {
-  const auto c = static_cast<unsigned char>(s[i]);
-  std::size_t len;
-  unsigned char lo = 0x80, hi = 0xBF;
-  if (c >= 0xC2 && c <= 0xDF) {
-    len = 2;
-  } else if (c >= 0xE0 && c <= 0xEF) {
-    len = 3;
-    if (c == 0xE0) lo = 0xA0;
-    if (c == 0xED) hi = 0x9F;
-  } else if (c >= 0xF0 && c <= 0xF4) {
-    len = 4;
-    if (c == 0xF0) lo = 0x90;
-    if (c == 0xF4) hi = 0x8F;
-  } else {
-    return 0;
-  }
-  if (i + len > s.size()) return 0;
-  const auto b1 = static_cast<unsigned char>(s[i + 1]);
-  if (b1 < lo || b1 > hi) return 0;
-  for (std::size_t k = 2; k < len; ++k)
-    if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80) return 0;
-  return len;
-}
-}  // namespace
 
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
