@@ -91,6 +91,7 @@ class FakeApiServer {
   // Simulated restart: wipes the store (default namespaces come back), drops every watch, forgets the
   // watch window. restart_resource_version=false keeps counting (resuming watches get 410).
   void reset(bool restart_resource_version = false);
+  // Appended after each request is handled: its effect on the store is visible a moment before its entry.
   std::vector<RequestLogEntry> request_log() const;
   void clear_request_log();
   std::size_t open_watches() const;
