@@ -159,9 +159,12 @@ bool LeaderElector::try_acquire_or_renew() {
       expiry = observed_time_ + seconds(old.lease_duration_seconds);
     }
     const bool ours = old.holder_identity == config_.identity;
-    if (!old.holder_identity.empty() && expiry > now) {
-      if (!ours) return false;  // held by someone else and not expired
-      if (!leading_ && stepped_down_) return false;  // our stale record: wait for it to expire
+    if (!old.holder_identity.empty()) {
+      if (!ours && expiry > now) return false;  // held by someone else and not expired
+      // Our stale record, after we stepped down (we could not renew: the unhealthy one, likely): not
+      // before it expires, and then only after the standbys had their turn. They saw the last renewal up
+      // to one jittered retry period (≤ 2.2×) later than we did; three give each of them an attempt.
+      if (ours && !leading_ && stepped_down_ && expiry + 3 * config_.retry_period > now) return false;
     }
     if (ours) {
       mine.acquire_time = old.acquire_time.value_or(now);

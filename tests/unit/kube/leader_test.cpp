@@ -194,12 +194,16 @@ TEST_CASE("Leader steps down when renewals fail for the renew deadline", "[kube]
   REQUIRE(clock.step(2s, 1));
   CHECK_FALSE(a.elector.is_leader());
   CHECK(a.stopped == 1);
-  // Back online: its own stale record is not renewed before it expires (15 s after the last renewal).
+  // Back online: its own stale record is not renewed before it expires (15 s after the last renewal),
+  // nor within three retry periods after that (a standby's turn first; there is none here).
   a.partitioned = false;
   REQUIRE(clock.step(2s, 1));  // t = 12 s
   CHECK_FALSE(a.elector.is_leader());
   CHECK(api.writes_by("pod-a") == 1);
-  for (int i = 0; i < 3; ++i) REQUIRE(clock.step(2s, 1));  // t = 18 s: expired
+  for (int i = 0; i < 4; ++i) REQUIRE(clock.step(2s, 1));  // t = 20 s: expired, within the standbys' turn
+  CHECK_FALSE(a.elector.is_leader());
+  CHECK(api.writes_by("pod-a") == 1);
+  REQUIRE(clock.step(2s, 1));  // t = 22 s
   CHECK(a.elector.is_leader());
   CHECK(a.started == 2);
   CHECK(api.spec()["leaseTransitions"] == 0);  // same holder: not a transition
@@ -249,6 +253,36 @@ TEST_CASE("A standby takes over an expired lease and the old leader never writes
     std::lock_guard l(b.mu);
     CHECK(b.leaders_seen == std::vector<std::string>{"pod-a", "pod-b"});
   }
+  a.stop();
+  b.stop();
+}
+
+TEST_CASE("A leader that stepped down leaves its expired lease to a standby", "[kube][leader]") {
+  // The API refused every write for a while (both replicas): a stepped down, and when writes work again
+  // both could take the expired lease. The standby does; a, the one that failed, writes nothing.
+  LeaseApi api;
+  SettlingClock clock;
+  Replica a(api, "pod-a", clock);
+  Replica b(api, "pod-b", clock);
+  a.start();
+  REQUIRE(clock.settle(1));
+  b.start();
+  REQUIRE(clock.settle(2));
+  REQUIRE(a.elector.is_leader());
+  const auto a_writes = api.writes_by("pod-a");
+  a.partitioned = true;
+  b.partitioned = true;
+  for (int i = 0; i < 6; ++i) REQUIRE(clock.step(2s, 2));  // t = 12 s: stepped down at 10 s
+  REQUIRE_FALSE(a.elector.is_leader());
+  a.partitioned = false;
+  b.partitioned = false;
+  for (int i = 0; i < 15 && !b.elector.is_leader(); ++i) REQUIRE(clock.step(1s, 2));
+  CHECK(b.elector.is_leader());
+  for (int i = 0; i < 20; ++i) REQUIRE(clock.step(1s, 2));
+  CHECK(b.elector.is_leader());
+  CHECK_FALSE(a.elector.is_leader());
+  CHECK(api.writes_by("pod-a") == a_writes);
+  CHECK(api.spec()["holderIdentity"] == "pod-b");
   a.stop();
   b.stop();
 }
