@@ -110,6 +110,11 @@ void SecretCache::note_own_write(const std::string& key, const std::string& reso
   own_writes_[key] = resource_version;
 }
 
+bool SecretCache::awaiting_echo(const std::string& key) const {
+  std::shared_lock lock(mu_);
+  return own_writes_.count(key) != 0;
+}
+
 controller::SecretData SecretCache::expand(const std::string& key, const Entry& e) {
   controller::SecretData s;
   if (auto slash = key.find('/'); slash != std::string::npos) {
@@ -167,10 +172,14 @@ KubeSecretStore::KubeSecretStore(kube::Client& client, SecretCache* managed_cach
     : client_(client), cache_(managed_cache), on_written_(std::move(on_written)), existing_(existing) {}
 
 std::optional<controller::SecretData> KubeSecretStore::get(const std::string& ns, const std::string& name) {
+  const std::string key = ns.empty() ? name : ns + "/" + name;
   if (cache_) {
+    // Reconciled again before the watch echoed our own write (an Ingress event queued meanwhile): the
+    // cache would show the version before it, and a renewal just written would be ordered again.
+    if (cache_->awaiting_echo(key)) return get_fresh(ns, name);
     if (auto cached = cache_->get(ns, name)) return cached;
   }
-  if (existing_ != nullptr && existing_->synced() && !existing_->contains(ns.empty() ? name : ns + "/" + name)) {
+  if (existing_ != nullptr && existing_->synced() && !existing_->contains(key)) {
     return std::nullopt;  // no Secret of that name: nothing to read
   }
   return get_fresh(ns, name);
@@ -396,22 +405,24 @@ void OrderStateStore::save(const OrderState& state) {
     // the same order, resumed, it would be wrong).
     pending_.erase(s.name);
   }
-  try {
-    client_.create_text(kube::resources::secrets(), namespace_, controller::encode_secret_text(s),
-                        kube::Client::Echo::Metadata);
-  } catch (const Error& e) {
-    if (e.kind() != ErrorKind::AlreadyExists) throw;
+  // The state is ours alone and this write must win: an unconditional PUT (Secrets allow one) when the
+  // name exists, no GET for a resourceVersion. A Conflict (an API server under contention) or a delete
+  // in between (a batch sent just before) is retried, bounded: a lost state only costs a resume.
+  const std::string text = controller::encode_secret_text(s);
+  bool exists = false;
+  for (int attempt = 1;; ++attempt) {
     try {
-      auto existing = client_.get(kube::resources::secrets(), namespace_, s.name);
-      s.resource_version = existing["metadata"].value("resourceVersion", "");
-      client_.update_text(kube::resources::secrets(), namespace_, s.name, controller::encode_secret_text(s),
-                          kube::Client::Echo::Metadata);
-    } catch (const Error& gone) {
-      // Deleted in between (a batch sent just before): the name is free again.
-      if (gone.kind() != ErrorKind::NotFound) throw;
-      s.resource_version.clear();
-      client_.create_text(kube::resources::secrets(), namespace_, controller::encode_secret_text(s),
-                          kube::Client::Echo::Metadata);
+      if (exists) {
+        client_.update_text(kube::resources::secrets(), namespace_, s.name, text, kube::Client::Echo::Metadata);
+      } else {
+        client_.create_text(kube::resources::secrets(), namespace_, text, kube::Client::Echo::Metadata);
+      }
+      return;
+    } catch (const Error& e) {
+      const bool retry = e.kind() == ErrorKind::Conflict || (e.kind() == ErrorKind::AlreadyExists && !exists) ||
+                         (e.kind() == ErrorKind::NotFound && exists);
+      if (!retry || attempt >= 5) throw;
+      exists = e.kind() == ErrorKind::AlreadyExists || (exists && e.kind() == ErrorKind::Conflict);
     }
   }
 }

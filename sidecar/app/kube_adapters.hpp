@@ -54,6 +54,9 @@ class SecretCache {
   void erase(const nlohmann::json& secret);  // by its namespace/name
   // This process wrote `key` ("namespace/name") and the API server stored it as `resource_version`.
   void note_own_write(const std::string& key, const std::string& resource_version);
+  // This process wrote `key` and the watch has not delivered that version yet: what the cache holds (or
+  // lacks) for it is older than the API server's.
+  bool awaiting_echo(const std::string& key) const;
   // The cached Secret with `inspected` set, the kept metadata and no data.
   std::optional<controller::SecretData> get(const std::string& namespace_name, const std::string& name) const;
   std::size_t size() const;

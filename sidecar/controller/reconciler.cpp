@@ -331,7 +331,9 @@ Result Reconciler::reconcile(const std::string& key, const ReconcileOptions& opt
     issued = deps_.issuer.issue(desired, ctx);
   } catch (const Error& e) {
     if (e.kind() == ErrorKind::Cancelled) throw;
-    std::string msg = "CA refused or failed: " + e.message();
+    // The issuer also stores order state in Kubernetes: only the CA's own answers are called refusals.
+    const bool from_ca = e.kind() == ErrorKind::AcmeProblem || e.kind() == ErrorKind::RateLimited;
+    std::string msg = (from_ca ? "CA refused: " : "issuance failed: ") + e.message();
     if (!e.acme_type.empty()) msg += " (" + e.acme_type + ")";
     if (e.retry_after) msg += "; retry after " + std::to_string(e.retry_after->count()) + "s";
     fail(failure_reason(e), msg);

@@ -6,6 +6,7 @@
 #include "app/kube_adapters.hpp"
 #include "core/ingress.hpp"
 #include "crypto/encoding.hpp"
+#include "tests/unit/kube/fakes.hpp"
 
 using namespace acme_sidecar;
 using nlohmann::json;
@@ -119,6 +120,45 @@ TEST_CASE("SecretCache recognises the watch echo of its own write, and nothing e
   cache.note_own_write("ns/c", "11");
   cache.erase(json{{"metadata", {{"name", "c"}, {"namespace", "ns"}}}});
   CHECK_FALSE(cache.upsert(secret("c", "11", pem)));
+}
+
+TEST_CASE("KubeSecretStore reads its own write from the API until the watch has delivered it") {
+  // A reconcile of the same Secret that starts before the watch echoes the write (an Ingress event
+  // queued meanwhile) must see the written version, not the cached one before it: that would order
+  // the renewal just written again.
+  CountingInspector inspector;
+  app::SecretCache cache(inspector);
+  const std::string old_pem = "-----BEGIN CERTIFICATE-----\ngood old\n-----END CERTIFICATE-----\n";
+  const std::string new_pem = "-----BEGIN CERTIFICATE-----\ngood new\n-----END CERTIFICATE-----\n";
+  json stored = secret("a", "4", old_pem);
+  kube::testing::FakeHttp http([&](const http::Request& r, const http::ChunkHandler*) {
+    if (r.method == "GET") return kube::testing::json_response(200, stored);
+    stored = json::parse(r.body);
+    stored["metadata"]["resourceVersion"] = "5";
+    return kube::testing::json_response(200, stored);
+  });
+  kube::KubeConfig config;
+  config.server = "https://api.test:6443";
+  kube::Client client(http, config);
+  app::KubeSecretStore store(client, &cache);
+  cache.upsert(stored);  // version 4 from the watch
+
+  auto current = store.get("ns", "a");
+  REQUIRE(current);
+  CHECK(current->resource_version == "4");
+  CHECK(http.count() == 0);  // from the cache
+
+  auto update = app::secret_from_json(secret("a", "4", new_pem));
+  CHECK(store.update(update).resource_version == "5");
+  auto read = store.get("ns", "a");  // no echo yet
+  REQUIRE(read);
+  CHECK(read->resource_version == "5");
+  CHECK(read->data.at("tls.crt") == new_pem);
+  CHECK(http.count() == 2);  // the PUT and one GET
+
+  CHECK(cache.upsert(stored));  // the echo
+  CHECK(store.get("ns", "a")->resource_version == "5");
+  CHECK(http.count() == 2);  // from the cache again
 }
 
 TEST_CASE("SecretCache keeps the managed-by label and our own annotations only") {

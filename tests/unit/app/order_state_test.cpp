@@ -65,6 +65,9 @@ class FakeSecrets {
   }
   bool fail_lists = false;
   int fail_collection_deletes = 0;  // how many deletecollections answer 500 before one succeeds
+  int conflict_puts = 0;            // how many PUTs answer 409 Conflict before one succeeds
+  bool vanish_on_put = false;       // the next PUT finds its object deleted (a batch sent just before)
+  bool put_had_resource_version = false;
 
  private:
   static kube::KubeConfig config() {
@@ -114,6 +117,18 @@ class FakeSecrets {
     auto body = json::parse(r.body);
     name = body["metadata"]["name"].get<std::string>();
     if (r.method == "POST" && store_.count(name)) return json_response(409, status_body(409, "AlreadyExists"));
+    if (r.method == "PUT") {
+      put_had_resource_version = body["metadata"].contains("resourceVersion");
+      if (conflict_puts > 0) {
+        --conflict_puts;
+        return json_response(409, status_body(409, "Conflict"));
+      }
+      if (vanish_on_put) {
+        vanish_on_put = false;
+        store_.erase(name);
+      }
+      if (!store_.count(name)) return json_response(404, status_body(404, "NotFound"));  // Secrets: no create on update
+    }
     body["metadata"]["resourceVersion"] = "2";
     store_[name] = body;
     return json_response(r.method == "POST" ? 201 : 200, body);
@@ -294,6 +309,42 @@ TEST_CASE("order state: a batch sent late never deletes a newer order's state fo
     auto loaded = new_leader.load("ns/a");
     REQUIRE(loaded);
     CHECK(loaded->order_url == "https://ca.test/order/ns/a/2");
+  }
+}
+
+TEST_CASE("order state: a state that exists is overwritten unconditionally, through Conflicts and deletes") {
+  // A new order for a certificate whose previous state still waits for its batched delete: the name
+  // exists, so the create is answered AlreadyExists and the state is overwritten by an unconditional PUT.
+  FakeSecrets api;
+  app::OrderStateStore orders(api.client(), "own", core::Logger::discard(), kManualBatches);
+  orders.save(state("ns/a", "1"));
+  orders.remove("ns/a");
+  auto check_overwritten = [&] {
+    orders.flush();
+    CHECK(api.count("DELETECOLLECTION") == 0);  // the waiting delete was for the state now overwritten
+    auto loaded = orders.load("ns/a");
+    REQUIRE(loaded);
+    CHECK(loaded->order_url == "https://ca.test/order/ns/a/2");
+  };
+  SECTION("a Conflict (an API server under contention) is retried") {
+    api.conflict_puts = 2;
+    orders.save(state("ns/a", "2"));
+    CHECK(api.count("PUT") == 3);
+    CHECK(api.count("GET") == 0);  // no read for a resourceVersion
+    CHECK_FALSE(api.put_had_resource_version);
+    check_overwritten();
+  }
+  SECTION("deleted between the create and the PUT: created again") {
+    api.vanish_on_put = true;
+    orders.save(state("ns/a", "2"));
+    CHECK(api.count("PUT") == 1);
+    CHECK(api.count("POST") == 3);
+    check_overwritten();
+  }
+  SECTION("Conflicts without end: the error, after five attempts") {
+    api.conflict_puts = 100;
+    CHECK_THROWS_AS(orders.save(state("ns/a", "2")), core::Error);
+    CHECK(api.count("PUT") == 4);  // the create was the first attempt
   }
 }
 
