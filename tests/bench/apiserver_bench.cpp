@@ -87,6 +87,9 @@ int main(int argc, char** argv) {
   o.port = port;
   o.watch_queue_limit = 100000;  // 1,000 Ingresses created at once must not close the sidecar's watch
   o.watch_window = 100000;
+  // Nagle on, as in every figure of RESULTS.md: with TCP_NODELAY the faster burst deadlocks Pebble 2.4
+  // far more often (tests/bench/README.md, "Not kept: TCP_NODELAY").
+  o.tcp_nodelay = false;
   acme_sidecar::fake_apiserver::FakeApiServer api(o);
   api.start();
   for (const char* ns : {"bench", "acme-sidecar"}) {

@@ -190,7 +190,7 @@ std::vector<std::string> Stack::sidecar_args(int i) const {
       "--controller-https", "127.0.0.1:" + std::to_string(kHttpsPort),
       "--served-probe-interval", "1s",
       "--failure-backoff", "2s,4s,8s",
-      "--rescan-interval", "5s",
+      "--rescan-interval", options_.rescan_interval,
       "--log-level", "debug",
   };
   if (options_.leader_elect) {

@@ -32,6 +32,7 @@ struct StackOptions {
   int replicas = 1;                           // sidecars (challenge ports 8089.., metrics 9402..)
   bool start_sidecars = true;                 // false: the test calls start_sidecar itself
   bool leader_elect = false;
+  std::string rescan_interval = "5s";         // every certificate reconciled again (--rescan-interval)
   std::vector<std::string> extra_args;        // appended to every sidecar's command line
   std::map<int, std::vector<std::string>> replica_args;  // appended to one replica's command line
   std::string namespace_name = "acme-sidecar";  // the sidecars' own namespace (Lease, account, challenges)

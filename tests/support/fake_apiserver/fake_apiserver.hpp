@@ -29,6 +29,9 @@ struct Options {
   std::size_t watch_queue_limit = 1000;  // events buffered per watcher before it is closed as too slow
   std::chrono::seconds default_watch_timeout{1800};
   int threads = 96;  // watches hold a thread each
+  // Like kube-apiserver (Go sets it on every connection). Off, a response's body waits for the client's
+  // delayed ACK of its headers: ~40 ms per call (the benchmark keeps that, see tests/bench/README.md).
+  bool tcp_nodelay = true;
 };
 
 struct RequestLogEntry {

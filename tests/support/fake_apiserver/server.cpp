@@ -1878,6 +1878,7 @@ void FakeApiServer::start() {
   d.api->set_keep_alive_max_count(1000);
   d.api->set_keep_alive_timeout(10);  // an idle keep-alive connection holds a worker and delays stop()
   d.api->set_read_timeout(30);
+  d.api->set_tcp_nodelay(d.opts.tcp_nodelay);
 
   auto handler = [this](const httplib::Request& hreq, httplib::Response& res) {
     auto& d = *impl_;
