@@ -121,6 +121,17 @@ struct Replica {
   }
 };
 
+// a leads, b stands by and has seen a's lease.
+void start_leader_and_standby(Replica& a, Replica& b, SettlingClock& clock) {
+  a.start();
+  REQUIRE(clock.settle(1));
+  b.start();
+  REQUIRE(clock.settle(2));
+  REQUIRE(a.elector.is_leader());
+  REQUIRE_FALSE(b.elector.is_leader());
+  REQUIRE(b.elector.leader() == "pod-a");
+}
+
 const std::regex kMicroTime(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z)");
 
 }  // namespace
@@ -215,13 +226,7 @@ TEST_CASE("A standby takes over an expired lease and the old leader never writes
   SettlingClock clock;
   Replica a(api, "pod-a", clock);
   Replica b(api, "pod-b", clock);
-  a.start();
-  REQUIRE(clock.settle(1));
-  b.start();
-  REQUIRE(clock.settle(2));
-  CHECK(a.elector.is_leader());
-  CHECK_FALSE(b.elector.is_leader());
-  CHECK(b.elector.leader() == "pod-a");
+  start_leader_and_standby(a, b, clock);
 
   a.partitioned = true;
   const auto cut = clock.now();
@@ -264,11 +269,7 @@ TEST_CASE("A leader that stepped down leaves its expired lease to a standby", "[
   SettlingClock clock;
   Replica a(api, "pod-a", clock);
   Replica b(api, "pod-b", clock);
-  a.start();
-  REQUIRE(clock.settle(1));
-  b.start();
-  REQUIRE(clock.settle(2));
-  REQUIRE(a.elector.is_leader());
+  start_leader_and_standby(a, b, clock);
   const auto a_writes = api.writes_by("pod-a");
   a.partitioned = true;
   b.partitioned = true;
@@ -292,10 +293,7 @@ TEST_CASE("Graceful shutdown releases the lease so a standby need not wait", "[k
   SettlingClock clock;
   Replica a(api, "pod-a", clock);
   Replica b(api, "pod-b", clock);
-  a.start();
-  REQUIRE(clock.settle(1));
-  b.start();
-  REQUIRE(clock.settle(2));
+  start_leader_and_standby(a, b, clock);
   a.stop();
   CHECK(a.stopped == 1);
   auto spec = api.spec();
